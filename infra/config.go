@@ -1,0 +1,120 @@
+// Package infra turns the process's flags and environment into siesta's
+// configuration, and knows the platforms siesta runs on.
+package infra
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is everything a siesta process is told at start. Each field is
+// set by an environment variable and can be overridden by the flag of the
+// same name (flags win).
+type Config struct {
+	Listen            string        `env:"SIESTA_LISTEN" envDefault:":9092"`
+	Storage           string        `env:"SIESTA_STORAGE" envDefault:"memory://"`
+	Advertise         string        `env:"SIESTA_ADVERTISE"`
+	AutoCreateTopics  bool          `env:"SIESTA_AUTO_CREATE_TOPICS" envDefault:"true"`
+	DefaultPartitions int           `env:"SIESTA_DEFAULT_PARTITIONS" envDefault:"1"`
+	MaxRequestBytes   int           `env:"SIESTA_MAX_REQUEST_BYTES" envDefault:"104857600"`
+	NodeID            int           `env:"SIESTA_NODE_ID" envDefault:"0"`
+	Linger            time.Duration `env:"SIESTA_LINGER" envDefault:"0s"`
+	CacheBytes        int64         `env:"SIESTA_CACHE_BYTES" envDefault:"67108864"`
+	LogFormat         string        `env:"SIESTA_LOG_FORMAT" envDefault:"text"`
+	LogLevel          string        `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
+}
+
+// ErrHelp is returned by Load when the user asked for --help.
+var ErrHelp = flag.ErrHelp
+
+// Load reads the configuration from environ (KEY=VALUE strings, as from
+// os.Environ) and then args (without the program name). Usage and help go
+// to out.
+func Load(args, environ []string, out io.Writer) (Config, error) {
+	var cfg Config
+	envMap := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			envMap[k] = v
+		}
+	}
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: envMap}); err != nil {
+		return cfg, fmt.Errorf("environment: %w", err)
+	}
+
+	fs := flag.NewFlagSet("siesta", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "siesta: a Kafka-compatible broker that keeps its log in object storage.\n\nUsage: siesta [flags]\n\nEvery flag can also be set by the environment variable shown; the flag wins.\n\n")
+		fs.VisitAll(func(f *flag.Flag) {
+			fmt.Fprintf(out, "  --%s (%s, default %q)\n      %s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
+		})
+	}
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to accept Kafka clients on")
+	fs.StringVar(&cfg.Storage, "storage", cfg.Storage, "storage URL: memory://")
+	fs.StringVar(&cfg.Advertise, "advertise", cfg.Advertise, "host:port returned to clients in Metadata (default: the listen address, localhost:PORT when listening on all interfaces)")
+	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create unknown topics on first use")
+	fs.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "partitions of auto-created topics")
+	fs.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request frame accepted; larger ones close the connection")
+	fs.IntVar(&cfg.NodeID, "node-id", cfg.NodeID, "broker id reported in Metadata")
+	fs.DurationVar(&cfg.Linger, "linger", cfg.Linger, "how long appends to one partition wait to share one object")
+	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "bound on the in-memory cache of stored batches")
+	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return cfg, cfg.validate()
+}
+
+func envName(flagName string) string {
+	return "SIESTA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen address %q: want host:port", c.Listen))
+	}
+	if c.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("advertise address %q: want host:port", c.Advertise))
+		}
+	}
+	if c.DefaultPartitions < 1 || c.DefaultPartitions > 10000 {
+		errs = append(errs, fmt.Errorf("default partitions %d: want 1 to 10000", c.DefaultPartitions))
+	}
+	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("max request bytes %d: want 1 KiB to 1 GiB", c.MaxRequestBytes))
+	}
+	if c.NodeID < 0 || c.NodeID > 1<<30 {
+		errs = append(errs, fmt.Errorf("node id %d: want 0 to 2^30", c.NodeID))
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		errs = append(errs, fmt.Errorf("linger %s: want 0 to 1s", c.Linger))
+	}
+	if c.CacheBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("cache bytes %d: want at least 1 MiB", c.CacheBytes))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log format %q: want text or json", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,486 @@
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// segment is one object of a partition: the batches for offsets [base, end).
+type segment struct {
+	base, end int64
+	key       string
+}
+
+// partition is the engine's view of one partition log. The bucket is the
+// truth; this is a cache of its tail and object index that is refreshed
+// whenever a conditional write shows another broker got ahead.
+type partition struct {
+	e         *Engine
+	id        partitionID
+	maxWrites int // flush attempts before giving up on a contended tail
+
+	// writeMu serialises everything that moves the tail: loading, catching
+	// up with other brokers' objects, and writing new ones.
+	writeMu sync.Mutex
+
+	mu           sync.Mutex
+	loaded       bool
+	next         int64 // the high watermark: next offset to assign
+	logStart     int64
+	logStartETag string
+	segments     []segment // ascending, contiguous, covering [logStart-ish, next)
+	producers    producerTable
+	queue        []*pendingAppend
+	flushing     bool
+	refreshed    time.Time // last time the tail was compared with the bucket
+}
+
+// pendingAppend is one produce request's batch waiting to be written.
+type pendingAppend struct {
+	batch  []byte
+	header batchHeader
+	done   chan struct{}
+	result AppendResult
+	err    error
+}
+
+// AppendResult says where an appended batch went.
+type AppendResult struct {
+	BaseOffset     int64
+	LogStartOffset int64
+	// Duplicate is true when an idempotent producer's retry was recognised
+	// and answered with the offset its first attempt got.
+	Duplicate bool
+}
+
+func (e *Engine) partition(t Topic, p int32) (*partition, error) {
+	if p < 0 || p >= t.Partitions {
+		return nil, fmt.Errorf("%s/%d: %w", t.Name, p, ErrUnknownPartition)
+	}
+	id := partitionID{topicID: t.ID, partition: p}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	part, ok := e.partitions[id]
+	if !ok {
+		part = &partition{e: e, id: id, maxWrites: 20, producers: make(producerTable)}
+		e.partitions[id] = part
+	}
+	return part, nil
+}
+
+func (p *partition) key(base int64) string { return segmentKey(p.id.topicID, p.id.partition, base) }
+
+// ensureLoaded reads the partition's index from the bucket the first time.
+func (p *partition) ensureLoaded(ctx context.Context) error {
+	p.mu.Lock()
+	loaded := p.loaded
+	p.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	p.mu.Lock()
+	loaded = p.loaded
+	p.mu.Unlock()
+	if loaded {
+		return nil
+	}
+	return p.load(ctx)
+}
+
+// load builds the index from a listing, reads the newest object to learn
+// where the log ends, and rebuilds producer state from the newest objects.
+// p.writeMu is held.
+func (p *partition) load(ctx context.Context) error {
+	var ls logStartDoc
+	etag, err := p.e.readJSON(ctx, logStartKey(p.id.topicID, p.id.partition), &ls)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("load partition: %w", err)
+	}
+	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), "")
+	if err != nil {
+		return fmt.Errorf("load partition: %w", err)
+	}
+	segs := make([]segment, 0, len(objs))
+	for _, o := range objs {
+		base, ok := segmentBase(o.Key)
+		if !ok {
+			continue
+		}
+		if n := len(segs); n > 0 {
+			segs[n-1].end = base
+		}
+		segs = append(segs, segment{base: base, end: base, key: o.Key})
+	}
+	producers := make(producerTable)
+	next := ls.Offset
+	if n := len(segs); n > 0 {
+		// The newest objects hold the producer states that matter for
+		// retries; read a few, oldest first.
+		from := max(0, n-producerWindow)
+		for i := from; i < n; i++ {
+			data, err := p.e.readObject(ctx, segs[i].key)
+			if errors.Is(err, ErrNotFound) && i < n-1 {
+				continue // removed by DeleteRecords meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("load partition: %w", err)
+			}
+			if err := producers.recordObject(data); err != nil {
+				return fmt.Errorf("load partition: %s: %w", segs[i].key, err)
+			}
+			if i == n-1 {
+				end, err := objectEnd(data)
+				if err != nil {
+					return fmt.Errorf("load partition: %s: %w", segs[i].key, err)
+				}
+				segs[i].end = end
+			}
+		}
+		next = max(next, segs[n-1].end)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.segments = segs
+	p.next = next
+	p.logStart = ls.Offset
+	p.logStartETag = etag
+	p.producers = producers
+	p.loaded = true
+	p.refreshed = time.Now()
+	return nil
+}
+
+// objectEnd returns the offset after the last record of an object.
+func objectEnd(data []byte) (int64, error) {
+	var end int64 = -1
+	err := eachBatch(data, func(h batchHeader, _ []byte) bool {
+		end = h.lastOffset() + 1
+		return true
+	})
+	if err == nil && end < 0 {
+		err = fmt.Errorf("%w: empty object", ErrCorruptBatch)
+	}
+	return end, err
+}
+
+// catchUp adds objects that other brokers wrote after our newest known
+// object. p.writeMu is held.
+func (p *partition) catchUp(ctx context.Context) (grew bool, err error) {
+	p.mu.Lock()
+	after := ""
+	if n := len(p.segments); n > 0 {
+		after = p.segments[n-1].key
+	}
+	p.mu.Unlock()
+	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), after)
+	if err != nil {
+		return false, fmt.Errorf("catch up: %w", err)
+	}
+	for _, o := range objs {
+		base, ok := segmentBase(o.Key)
+		if !ok {
+			continue
+		}
+		data, err := p.e.readObject(ctx, o.Key)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return grew, fmt.Errorf("catch up: %w", err)
+		}
+		end, err := objectEnd(data)
+		if err != nil {
+			return grew, fmt.Errorf("catch up: %s: %w", o.Key, err)
+		}
+		p.mu.Lock()
+		if err := p.producers.recordObject(data); err != nil {
+			p.mu.Unlock()
+			return grew, fmt.Errorf("catch up: %s: %w", o.Key, err)
+		}
+		p.segments = append(p.segments, segment{base: base, end: end, key: o.Key})
+		p.next = max(p.next, end)
+		p.mu.Unlock()
+		grew = true
+	}
+	p.mu.Lock()
+	p.refreshed = time.Now()
+	p.mu.Unlock()
+	if grew {
+		p.e.notifyAppended()
+	}
+	return grew, nil
+}
+
+// readObject returns an object's bytes, from the cache when possible.
+func (e *Engine) readObject(ctx context.Context, key string) ([]byte, error) {
+	if data, ok := e.cache.get(key); ok {
+		return data, nil
+	}
+	obj, err := e.bucket.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	e.cache.put(key, obj.Data)
+	return obj.Data, nil
+}
+
+// Append validates one produced record batch and appends it to the
+// partition. Appends that arrive while a write is in flight, or within the
+// linger window, are written together as one object. The batch is durable
+// in the bucket when Append returns without error.
+func (e *Engine) Append(ctx context.Context, t Topic, partition int32, batch []byte) (AppendResult, error) {
+	h, err := validateProducedBatch(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	pa := &pendingAppend{batch: batch, header: h, done: make(chan struct{})}
+
+	p.mu.Lock()
+	p.queue = append(p.queue, pa)
+	if p.flushing {
+		p.mu.Unlock()
+		select {
+		case <-pa.done:
+			return pa.result, pa.err
+		case <-ctx.Done():
+			return AppendResult{}, ctx.Err()
+		}
+	}
+	p.flushing = true
+	p.mu.Unlock()
+
+	// This append leads: it writes everything queued until the queue is
+	// empty. It works on a context detached from its own request, so that
+	// a client going away does not fail the others' writes.
+	flushCtx := context.WithoutCancel(ctx)
+	if e.opts.Linger > 0 {
+		time.Sleep(e.opts.Linger)
+	}
+	for {
+		p.mu.Lock()
+		items := p.queue
+		p.queue = nil
+		if len(items) == 0 {
+			p.flushing = false
+			p.mu.Unlock()
+			break
+		}
+		p.mu.Unlock()
+		p.flush(flushCtx, items)
+	}
+	<-pa.done
+	return pa.result, pa.err
+}
+
+// flush writes items as one object at the tail, retrying at the new tail
+// when another broker wrote there first.
+func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	finish := func(err error) {
+		for _, it := range items {
+			if it.err == nil && err != nil {
+				it.err = err
+			}
+			close(it.done)
+		}
+	}
+	if !p.loaded {
+		if err := p.load(ctx); err != nil {
+			finish(err)
+			return
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt == p.maxWrites {
+			finish(fmt.Errorf("append: gave up after %d contended writes", attempt))
+			return
+		}
+		p.mu.Lock()
+		base := p.next
+		logStart := p.logStart
+		tentative := make(producerTable)
+		for _, it := range items {
+			if st, ok := p.producers[it.header.ProducerID]; ok && it.header.idempotent() {
+				tentative[it.header.ProducerID] = st
+			}
+		}
+		p.mu.Unlock()
+
+		var object []byte
+		offset := base
+		var written []*pendingAppend
+		for _, it := range items {
+			it.err = nil
+			dupOffset, dup, err := tentative.check(it.header)
+			switch {
+			case err != nil:
+				it.err = err
+				continue
+			case dup:
+				it.result = AppendResult{BaseOffset: dupOffset, LogStartOffset: logStart, Duplicate: true}
+				continue
+			}
+			start := len(object)
+			object = append(object, it.batch...)
+			setBaseOffset(object[start:], offset)
+			h := it.header
+			h.BaseOffset = offset
+			tentative.record(h, offset)
+			it.result = AppendResult{BaseOffset: offset, LogStartOffset: logStart}
+			offset += int64(it.header.NumRecords)
+			written = append(written, it)
+		}
+		if len(written) == 0 {
+			finish(nil)
+			return
+		}
+		key := p.key(base)
+		_, err := p.e.bucket.PutIfAbsent(ctx, key, object)
+		if errors.Is(err, ErrPreconditionFailed) {
+			if _, err := p.catchUp(ctx); err != nil {
+				finish(err)
+				return
+			}
+			continue
+		}
+		if err != nil {
+			finish(fmt.Errorf("append to %s: %w", key, err))
+			return
+		}
+		p.e.cache.put(key, object)
+		p.mu.Lock()
+		for pid, st := range tentative {
+			p.producers[pid] = st
+		}
+		p.segments = append(p.segments, segment{base: base, end: offset, key: key})
+		p.next = offset
+		p.refreshed = time.Now()
+		p.mu.Unlock()
+		p.e.notifyAppended()
+		finish(nil)
+		return
+	}
+}
+
+// PartitionOffsets are a partition's bounds.
+type PartitionOffsets struct {
+	LogStart      int64
+	HighWatermark int64
+}
+
+// Offsets returns the partition's log start offset and high watermark.
+func (e *Engine) Offsets(ctx context.Context, t Topic, partition int32) (PartitionOffsets, error) {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return PartitionOffsets{}, err
+	}
+	if err := p.ensureLoaded(ctx); err != nil {
+		return PartitionOffsets{}, err
+	}
+	p.maybeRefresh(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}, nil
+}
+
+// maybeRefresh looks for other brokers' objects if the tail has not been
+// compared with the bucket for TailRefresh. It never waits for a write in
+// progress: that write will move the tail anyway.
+func (p *partition) maybeRefresh(ctx context.Context) {
+	p.mu.Lock()
+	stale := time.Since(p.refreshed) >= p.e.opts.TailRefresh
+	p.mu.Unlock()
+	if !stale || !p.writeMu.TryLock() {
+		return
+	}
+	defer p.writeMu.Unlock()
+	if _, err := p.catchUp(ctx); err != nil {
+		p.e.log.Warn("refreshing partition tail", "topic_id", p.id.topicID, "partition", p.id.partition, "err", err)
+	}
+}
+
+// ReadResult is what a fetch of one partition returns.
+type ReadResult struct {
+	// Records holds whole stored batches; the first may start before the
+	// requested offset, as in Kafka, and clients skip the records before it.
+	Records []byte
+	PartitionOffsets
+}
+
+// Read returns batches starting at offset, up to maxBytes (but always at
+// least one whole batch if any exists at offset, as KIP-74 requires).
+func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int64, maxBytes int) (ReadResult, error) {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	if err := p.ensureLoaded(ctx); err != nil {
+		return ReadResult{}, err
+	}
+	p.mu.Lock()
+	atTail := offset >= p.next
+	p.mu.Unlock()
+	if atTail {
+		p.maybeRefresh(ctx)
+	}
+
+	p.mu.Lock()
+	res := ReadResult{PartitionOffsets: PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}}
+	if offset < p.logStart || offset > p.next {
+		p.mu.Unlock()
+		return res, fmt.Errorf("offset %d outside [%d, %d]: %w", offset, res.LogStart, res.HighWatermark, ErrOffsetOutOfRange)
+	}
+	i := sort.Search(len(p.segments), func(i int) bool { return p.segments[i].end > offset })
+	segs := append([]segment(nil), p.segments[i:]...)
+	p.mu.Unlock()
+
+	for _, seg := range segs {
+		if len(res.Records) > 0 && len(res.Records) >= maxBytes {
+			break
+		}
+		data, err := e.readObject(ctx, seg.key)
+		if errors.Is(err, ErrNotFound) {
+			// Deleted under us by DeleteRecords on some broker.
+			if len(res.Records) > 0 {
+				break
+			}
+			if err := p.reloadLogStart(ctx); err != nil {
+				return res, err
+			}
+			return res, fmt.Errorf("offset %d was deleted: %w", offset, ErrOffsetOutOfRange)
+		}
+		if err != nil {
+			return res, fmt.Errorf("read %s: %w", seg.key, err)
+		}
+		full := false
+		err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+			if h.lastOffset() < offset {
+				return true
+			}
+			if len(res.Records) > 0 && len(res.Records)+len(raw) > maxBytes {
+				full = true
+				return false
+			}
+			res.Records = append(res.Records, raw...)
+			return true
+		})
+		if err != nil {
+			return res, fmt.Errorf("read %s: %w", seg.key, err)
+		}
+		if full {
+			break
+		}
+	}
+	return res, nil
+}

@@ -1,0 +1,99 @@
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// OffsetForTime returns the first offset whose record timestamp is at or
+// after ts, with that record's timestamp, as Kafka's ListOffsets does. If no
+// record is that late it returns offset -1.
+func (e *Engine) OffsetForTime(ctx context.Context, t Topic, partition int32, ts int64) (offset, timestamp int64, err error) {
+	offset, timestamp = -1, -1
+	err = e.scanBatches(ctx, t, partition, func(h batchHeader, raw []byte, logStart int64) (bool, error) {
+		if h.MaxTimestamp < ts || h.lastOffset() < logStart {
+			return true, nil
+		}
+		offsets, times, err := recordTimestamps(raw)
+		if err != nil {
+			return false, err
+		}
+		for i := range offsets {
+			if offsets[i] >= logStart && times[i] >= ts {
+				offset, timestamp = offsets[i], times[i]
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return offset, timestamp, err
+}
+
+// MaxTimestamp returns the offset and timestamp of the record with the
+// largest timestamp (the earliest such record), or -1, -1 if the log is
+// empty. This is ListOffsets' MAX_TIMESTAMP (-3).
+func (e *Engine) MaxTimestamp(ctx context.Context, t Topic, partition int32) (offset, timestamp int64, err error) {
+	offset, timestamp = -1, -1
+	err = e.scanBatches(ctx, t, partition, func(h batchHeader, raw []byte, logStart int64) (bool, error) {
+		if h.MaxTimestamp <= timestamp || h.lastOffset() < logStart {
+			return true, nil
+		}
+		offsets, times, err := recordTimestamps(raw)
+		if err != nil {
+			return false, err
+		}
+		for i := range offsets {
+			if offsets[i] >= logStart && times[i] > timestamp {
+				offset, timestamp = offsets[i], times[i]
+			}
+		}
+		return true, nil
+	})
+	return offset, timestamp, err
+}
+
+// scanBatches calls fn for each stored batch of the partition from the log
+// start, oldest first, until fn returns false or an error.
+func (e *Engine) scanBatches(ctx context.Context, t Topic, partition int32, fn func(h batchHeader, raw []byte, logStart int64) (bool, error)) error {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return err
+	}
+	if err := p.ensureLoaded(ctx); err != nil {
+		return err
+	}
+	p.maybeRefresh(ctx)
+	p.mu.Lock()
+	segs := append([]segment(nil), p.segments...)
+	logStart := p.logStart
+	p.mu.Unlock()
+	for _, seg := range segs {
+		if seg.end <= logStart {
+			continue
+		}
+		data, err := e.readObject(ctx, seg.key)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", seg.key, err)
+		}
+		var fnErr error
+		more := true
+		err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+			more, fnErr = fn(h, raw, logStart)
+			return more && fnErr == nil
+		})
+		if err == nil {
+			err = fnErr
+		}
+		if err != nil {
+			return fmt.Errorf("scan %s: %w", seg.key, err)
+		}
+		if !more {
+			return nil
+		}
+	}
+	return nil
+}
