@@ -1,0 +1,103 @@
+// Command siesta is a Kafka-compatible broker that keeps its log in object
+// storage. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/siestamq/siesta/broker"
+	"github.com/siestamq/siesta/infra"
+	"github.com/siestamq/siesta/objectstore"
+	"github.com/siestamq/siesta/objectstore/bucketurl"
+)
+
+// drainTimeout bounds how long a stopping broker waits for in-flight
+// requests.
+const drainTimeout = 10 * time.Second
+
+func main() {
+	cfg, err := infra.Load(os.Args[1:], os.Environ(), os.Stderr)
+	if errors.Is(err, infra.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "siesta: %v\n", err)
+		os.Exit(2)
+	}
+	logger := newLogger(cfg, os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, logger); err != nil {
+		logger.Error("siesta stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg infra.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by infra.Load
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// run serves until ctx is cancelled, then drains.
+func run(ctx context.Context, cfg infra.Config, logger *slog.Logger) error {
+	bucket, err := bucketurl.Open(ctx, cfg.Storage)
+	if err != nil {
+		return err
+	}
+	defer bucket.Close()
+	engine := objectstore.New(bucket, objectstore.Options{
+		Linger:     cfg.Linger,
+		CacheBytes: cfg.CacheBytes,
+		Logger:     logger,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv, err := broker.New(broker.Config{
+		Advertise:         infra.AdvertiseAddress(ln.Addr(), cfg.Advertise),
+		Engine:            engine,
+		NodeID:            int32(cfg.NodeID),
+		AutoCreateTopics:  cfg.AutoCreateTopics,
+		DefaultPartitions: int32(cfg.DefaultPartitions),
+		MaxRequestBytes:   int32(cfg.MaxRequestBytes),
+		Logger:            logger,
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	logger.Info("siesta serving", "listen", ln.Addr().String(), "advertise", infra.AdvertiseAddress(ln.Addr(), cfg.Advertise), "storage", cfg.Storage)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	select {
+	case err := <-serveErr:
+		if err != nil {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	logger.Info("draining")
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
