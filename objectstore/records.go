@@ -3,6 +3,7 @@ package objectstore
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -319,6 +320,9 @@ func decompressZstd(src []byte, maxSize int) ([]byte, error) {
 	}
 	defer dec.Close()
 	out, err := dec.DecodeAll(src, nil)
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		return nil, fmt.Errorf("%w: %w", errTooLarge(maxSize), err)
+	}
 	if err != nil {
 		return nil, err
 	}
