@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/siestamq/siesta/objectstore"
+)
+
+// Metadata (key 3), v0-12.
+//
+// siesta is leaderless: every broker serves every partition, so each broker
+// describes a one-broker cluster, itself, leading every partition with
+// leader epoch 0. Clients connected to different brokers of one bucket each
+// see their own broker as the leader, which is what we want.
+//
+// Requested topics: v0 asks for all topics with an empty list; v1+ with a
+// null list. v4+ carries AllowAutoTopicCreation (earlier versions always
+// allow it); siesta creates only when SIESTA_AUTO_CREATE_TOPICS is on.
+// v10+ may name a topic by id instead of name. v8-10 can ask for authorized
+// operations, which siesta does not track (it answers "unknown").
+
+func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	host, port := s.Advertised()
+	b := kmsg.NewMetadataResponseBroker()
+	b.NodeID, b.Host, b.Port = s.cfg.NodeID, host, port
+	resp.Brokers = []kmsg.MetadataResponseBroker{b}
+	resp.ControllerID = s.cfg.NodeID
+	resp.AuthorizedOperations = -2147483648
+	if id, err := s.engine.ClusterID(ctx); err == nil {
+		resp.ClusterID = &id
+	}
+
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	if all {
+		topics, err := s.engine.Topics(ctx)
+		if err != nil {
+			s.log.Warn("metadata: list topics", "err", err)
+		}
+		for _, t := range topics {
+			resp.Topics = append(resp.Topics, s.metadataTopic(t, nil))
+		}
+		return resp
+	}
+	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
+	for _, rt := range req.Topics {
+		var (
+			t   objectstore.Topic
+			err error
+		)
+		switch {
+		case rt.Topic != nil:
+			t, err = s.lookupTopic(ctx, *rt.Topic, allowCreate)
+			if err != nil {
+				t.Name = *rt.Topic
+			}
+		case rt.TopicID != [16]byte{}:
+			t, err = s.engine.TopicByID(ctx, topicIDString(rt.TopicID))
+			if errors.Is(err, objectstore.ErrUnknownTopic) {
+				err = errUnknownTopicID
+			}
+		default:
+			err = objectstore.ErrInvalidTopicName
+		}
+		resp.Topics = append(resp.Topics, s.metadataTopic(t, err))
+	}
+	return resp
+}
+
+// errUnknownTopicID marks a topic requested by an id that does not exist.
+var errUnknownTopicID = errors.New("unknown topic id")
+
+func (s *Server) metadataTopic(t objectstore.Topic, err error) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.AuthorizedOperations = -2147483648
+	if err != nil {
+		mt.ErrorCode = s.errorCode(err)
+		if errors.Is(err, errUnknownTopicID) {
+			mt.ErrorCode = kerr.UnknownTopicID.Code
+		}
+		if t.Name != "" {
+			mt.Topic = &t.Name
+		}
+		return mt
+	}
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = topicID(t)
+	mt.Partitions = make([]kmsg.MetadataResponseTopicPartition, t.Partitions)
+	for i := range mt.Partitions {
+		p := kmsg.NewMetadataResponseTopicPartition()
+		p.Partition = int32(i)
+		p.Leader = s.cfg.NodeID
+		p.LeaderEpoch = 0
+		p.Replicas = []int32{s.cfg.NodeID}
+		p.ISR = []int32{s.cfg.NodeID}
+		mt.Partitions[i] = p
+	}
+	return mt
+}

@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// conn serves one client connection. Requests are handled one at a time in
+// the order they arrive, as Kafka does, so responses need no reordering and
+// a producer's pipelined batches are appended in order.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	log *slog.Logger
+	br  *bufio.Reader
+	bw  *bufio.Writer
+
+	mu        sync.Mutex
+	busy      bool
+	closeIdle bool
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	return &conn{
+		s:   s,
+		nc:  nc,
+		log: s.log.With("remote", nc.RemoteAddr().String()),
+		br:  bufio.NewReaderSize(nc, 64<<10),
+		bw:  bufio.NewWriterSize(nc, 64<<10),
+	}
+}
+
+// closeWhenIdle closes the connection now if no request is being handled,
+// or after the current response otherwise.
+func (c *conn) closeWhenIdle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeIdle = true
+	if !c.busy {
+		c.nc.Close()
+	}
+}
+
+func (c *conn) setBusy(busy bool) (closing bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy = busy
+	return c.closeIdle
+}
+
+func (c *conn) serve(ctx context.Context) {
+	defer c.nc.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for {
+		frame, err := c.readFrame()
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("closing connection", "err", err)
+			}
+			return
+		}
+		if c.setBusy(true) {
+			return
+		}
+		c.s.inflight.Add(1)
+		err = c.handleFrame(ctx, frame)
+		c.s.inflight.Add(-1)
+		c.s.touch()
+		if err == nil {
+			err = c.bw.Flush()
+		}
+		if c.setBusy(false) || err != nil {
+			if err != nil {
+				c.log.Info("closing connection", "err", err)
+			}
+			return
+		}
+	}
+}
+
+// readFrame reads one size-prefixed request. A size outside
+// [minimum header, MaxRequestBytes] closes the connection before anything
+// of that size is allocated.
+func (c *conn) readFrame() ([]byte, error) {
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(c.br, sizeBuf[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 10 || size > c.s.cfg.MaxRequestBytes {
+		return nil, fmt.Errorf("request size %d outside [10, %d]", size, c.s.cfg.MaxRequestBytes)
+	}
+	frame := make([]byte, size)
+	if _, err := io.ReadFull(c.br, frame); err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return frame, nil
+}
+
+// requestHeader is the Kafka request header, v1 or v2.
+type requestHeader struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+}
+
+// handleFrame decodes one request, answers it, and queues the response.
+// An error means the connection must close: the frame is broken, or the
+// client asked for something it could not have negotiated.
+func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
+	r := kbin.Reader{Src: frame}
+	hdr := requestHeader{key: r.Int16(), version: r.Int16(), correlationID: r.Int32()}
+	if id := r.NullableString(); id != nil {
+		hdr.clientID = *id
+	}
+	if !r.Ok() {
+		return errors.New("truncated request header")
+	}
+	req := kmsg.RequestForKey(hdr.key)
+	if req == nil {
+		return fmt.Errorf("unknown api key %d", hdr.key)
+	}
+	if hdr.key == apiVersionsKey && hdr.version > supportedAPIs[apiVersionsKey].max {
+		// KIP-511: answer an ApiVersions newer than we serve with a v0
+		// error response listing what we support; the request's body
+		// may be in a format we cannot parse, so it is not read.
+		return c.writeResponse(hdr, c.s.unsupportedApiVersions())
+	}
+	if hdr.version < 0 || hdr.version > req.MaxVersion() {
+		return fmt.Errorf("api key %d version %d is beyond the protocol this broker knows", hdr.key, hdr.version)
+	}
+	req.SetVersion(hdr.version)
+	if req.IsFlexible() {
+		kmsg.SkipTags(&r)
+		if !r.Ok() {
+			return errors.New("truncated request header tags")
+		}
+	}
+	if err := req.ReadFrom(r.Src); err != nil {
+		return fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
+	}
+
+	start := time.Now()
+	resp := c.s.handle(ctx, c, hdr, req)
+	c.log.Debug("request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client", hdr.clientID, "took", time.Since(start))
+	if resp == nil {
+		return nil // acks=0 produce: no response
+	}
+	return c.writeResponse(hdr, resp)
+}
+
+// writeResponse frames a response with its header. ApiVersions responses
+// always use header v0 so that a client can parse them before it knows
+// which versions the broker speaks.
+func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
+	buf := make([]byte, 8, 256)
+	binary.BigEndian.PutUint32(buf[4:], uint32(hdr.correlationID))
+	if resp.IsFlexible() && hdr.key != apiVersionsKey {
+		buf = append(buf, 0) // empty tagged fields
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	if err := c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return err
+	}
+	_, err := c.bw.Write(buf)
+	return err
+}

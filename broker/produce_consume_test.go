@@ -1,0 +1,111 @@
+package broker
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestProduceConsumeCodecs(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	codecs := []struct {
+		name  string
+		codec kgo.CompressionCodec
+	}{
+		{"none", kgo.NoCompression()},
+		{"gzip", kgo.GzipCompression()},
+		{"snappy", kgo.SnappyCompression()},
+		{"lz4", kgo.Lz4Compression()},
+		{"zstd", kgo.ZstdCompression()},
+	}
+	for _, c := range codecs {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			topic := "codec-" + c.name
+			cl := b.client(t, kgo.ProducerBatchCompression(c.codec), kgo.DefaultProduceTopic(topic))
+			ctx := testContext(t, 20*time.Second)
+			const n = 200
+			ts := time.UnixMilli(1_700_000_000_000)
+			for i := range n {
+				r := &kgo.Record{
+					Key:       []byte(fmt.Sprintf("key-%d", i)),
+					Value:     []byte(strings.Repeat(fmt.Sprintf("value-%d ", i), 20)),
+					Headers:   []kgo.RecordHeader{{Key: "h", Value: []byte(fmt.Sprint(i))}},
+					Timestamp: ts.Add(time.Duration(i) * time.Millisecond),
+				}
+				cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+					if err != nil {
+						t.Errorf("produce: %v", err)
+					}
+				})
+			}
+			if err := cl.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			recs := consumeN(t, b, topic, n)
+			for i, r := range recs[:n] {
+				if r.Offset != int64(i) {
+					t.Fatalf("record %d has offset %d", i, r.Offset)
+				}
+				if want := fmt.Sprintf("key-%d", i); string(r.Key) != want {
+					t.Fatalf("record %d key %q, want %q", i, r.Key, want)
+				}
+				if len(r.Headers) != 1 || string(r.Headers[0].Value) != fmt.Sprint(i) {
+					t.Fatalf("record %d headers %v", i, r.Headers)
+				}
+				if want := ts.Add(time.Duration(i) * time.Millisecond); !r.Timestamp.Equal(want) {
+					t.Fatalf("record %d timestamp %v, want %v", i, r.Timestamp, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLargeRecord(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	cl := b.client(t, kgo.ProducerBatchMaxBytes(2<<20))
+	ctx := testContext(t, 20*time.Second)
+	value := bytes.Repeat([]byte("siesta!"), (1<<20)/7)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "big", Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeN(t, b, "big", 1, kgo.FetchMaxBytes(4<<20))
+	if !bytes.Equal(recs[0].Value, value) {
+		t.Fatalf("got %d bytes back, want %d", len(recs[0].Value), len(value))
+	}
+}
+
+func TestIdempotentProducerManyPartitions(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil, func(c *Config) { c.DefaultPartitions = 8 })
+	cl := b.client(t, kgo.DefaultProduceTopic("idem"), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	ctx := testContext(t, 20*time.Second)
+	const n = 5000
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeN(t, b, "idem", n)
+	seen := make(map[string]bool, n)
+	for _, r := range recs {
+		if seen[string(r.Value)] {
+			t.Fatalf("record %s read twice", r.Value)
+		}
+		seen[string(r.Value)] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("read %d distinct records, want %d", len(seen), n)
+	}
+}

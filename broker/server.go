@@ -1,0 +1,211 @@
+// Package broker is siesta's Kafka server: it accepts connections, frames
+// and decodes requests with kmsg, and answers each API from its own file
+// (named by API key, as in 00_produce.go) using the log engine.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/siestamq/siesta/broker/group"
+	"github.com/siestamq/siesta/infra"
+	"github.com/siestamq/siesta/objectstore"
+)
+
+// Config is what a Server needs. Engine is required; the rest have defaults.
+type Config struct {
+	Engine *objectstore.Engine
+	// Groups coordinates consumer groups; New makes one over Engine's
+	// bucket if nil.
+	Groups *group.Coordinator
+	// Advertise is the host:port clients are told to connect to. Empty
+	// means the listener's address.
+	Advertise string
+	// NodeID is this broker's id in Metadata. Every broker answers for
+	// every partition, so ids only need to be stable per process.
+	NodeID int32
+	// AutoCreateTopics creates unknown topics on Metadata and Produce.
+	AutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and
+	// of CreateTopics requests that say -1.
+	DefaultPartitions int32
+	// MaxRequestBytes refuses larger frames before reading them.
+	// Default 100 MiB.
+	MaxRequestBytes int32
+	Logger          *slog.Logger
+}
+
+// Server is a Kafka broker serving one engine on any number of listeners.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	engine     *objectstore.Engine
+	groups     *group.Coordinator
+	ownsGroups bool
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	advertise string
+	closing   bool
+	wg        sync.WaitGroup
+
+	// inflight counts requests being handled, for idle detection.
+	inflight     atomic.Int64
+	lastActivity atomic.Int64 // unix nanos
+}
+
+// New returns a server; call Serve to accept connections.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("broker: Config.Engine is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 100 << 20
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		engine:    cfg.Engine,
+		groups:    cfg.Groups,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		advertise: cfg.Advertise,
+	}
+	if s.groups == nil {
+		s.groups = group.New(cfg.Engine.Bucket(), cfg.Logger, group.Options{})
+		s.ownsGroups = true
+	}
+	s.lastActivity.Store(time.Now().UnixNano())
+	return s, nil
+}
+
+// Serve accepts connections on ln until ctx is cancelled or Close is called.
+// It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.New("broker: server closed")
+	}
+	s.listeners[ln] = struct{}{}
+	if s.advertise == "" {
+		s.advertise = infra.AdvertiseAddress(ln.Addr(), "")
+	}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			delete(s.listeners, ln)
+			s.mu.Unlock()
+			if closing || ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			continue
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		s.touch()
+		go func() {
+			defer s.wg.Done()
+			c.serve(ctx)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			s.touch()
+		}()
+	}
+}
+
+// Advertised returns the host and port clients are told to use.
+func (s *Server) Advertised() (string, int32) {
+	s.mu.Lock()
+	adv := s.advertise
+	s.mu.Unlock()
+	host, portStr, err := net.SplitHostPort(adv)
+	if err != nil {
+		return adv, 9092
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return host, 9092
+	}
+	return host, int32(port)
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends,
+// then closes every connection and waits for them.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWhenIdle()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		err = ctx.Err()
+	}
+	if s.ownsGroups {
+		s.groups.Close()
+	}
+	return err
+}
+
+// Activity reports open connections, requests being handled, and when
+// either last changed: what the wake package needs to decide idleness.
+func (s *Server) Activity() (conns int, inflight int64, last time.Time) {
+	s.mu.Lock()
+	conns = len(s.conns)
+	s.mu.Unlock()
+	return conns, s.inflight.Load(), time.Unix(0, s.lastActivity.Load())
+}
+
+func (s *Server) touch() { s.lastActivity.Store(time.Now().UnixNano()) }
