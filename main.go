@@ -25,7 +25,7 @@ import (
 const drainTimeout = 10 * time.Second
 
 func main() {
-	cfg, err := infra.Load(os.Args[1:], os.Environ(), os.Stderr)
+	cfg, err := infra.Load(os.Args[1:], os.Environ(), os.Stdout)
 	if errors.Is(err, infra.ErrHelp) {
 		os.Exit(0)
 	}
@@ -36,8 +36,17 @@ func main() {
 	logger := newLogger(cfg, os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, logger); err != nil {
+	// Opening a bucket checks its URL and settings without touching the
+	// network, so a failure here is a bad value, like a bad flag.
+	bucket, err := bucketurl.Open(ctx, cfg.Storage)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "siesta: %v\n", err)
+		os.Exit(2)
+	}
+	defer bucket.Close()
+	if err := run(ctx, cfg, bucket, logger); err != nil {
 		logger.Error("siesta stopped", "err", err)
+		bucket.Close()
 		os.Exit(1)
 	}
 }
@@ -53,12 +62,7 @@ func newLogger(cfg infra.Config, w io.Writer) *slog.Logger {
 }
 
 // run serves until ctx is cancelled, then drains.
-func run(ctx context.Context, cfg infra.Config, logger *slog.Logger) error {
-	bucket, err := bucketurl.Open(ctx, cfg.Storage)
-	if err != nil {
-		return err
-	}
-	defer bucket.Close()
+func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logger *slog.Logger) error {
 	engine := objectstore.New(bucket, objectstore.Options{
 		Linger:     cfg.Linger,
 		CacheBytes: cfg.CacheBytes,

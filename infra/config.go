@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strings"
 	"time"
 
@@ -46,12 +47,14 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 		}
 	}
 	if err := env.ParseWithOptions(&cfg, env.Options{Environment: envMap}); err != nil {
-		return cfg, fmt.Errorf("environment: %w", err)
+		return cfg, envError(err, envMap)
 	}
 
 	fs := flag.NewFlagSet("siesta", flag.ContinueOnError)
-	fs.SetOutput(out)
-	fs.Usage = func() {
+	// Parse errors come back as one line for the caller to print; only
+	// --help prints the usage.
+	fs.SetOutput(io.Discard)
+	usage := func() {
 		fmt.Fprintf(out, "siesta: a Kafka-compatible broker that keeps its log in object storage.\n\nUsage: siesta [flags]\n\nEvery flag can also be set by the environment variable shown; the flag wins.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			fmt.Fprintf(out, "  --%s (%s, default %q)\n      %s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
@@ -69,12 +72,37 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage()
+		}
 		return cfg, err
 	}
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return cfg, cfg.validate()
+}
+
+// envError names the variable behind a parse failure; the env library
+// names only the struct field.
+func envError(err error, envMap map[string]string) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("environment: %w", err)
+	}
+	var errs []error
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if f, ok := reflect.TypeOf(Config{}).FieldByName(pe.Name); ok {
+				name := f.Tag.Get("env")
+				errs = append(errs, fmt.Errorf("%s=%q: %w", name, envMap[name], pe.Err))
+				continue
+			}
+		}
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
 }
 
 func envName(flagName string) string {

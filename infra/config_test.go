@@ -1,0 +1,106 @@
+package infra
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			check: func(t *testing.T, c Config) {
+				if c.Listen != ":9092" || c.Storage != "memory://" || !c.AutoCreateTopics || c.DefaultPartitions != 1 || c.MaxRequestBytes != 100<<20 || c.LogFormat != "text" {
+					t.Errorf("defaults: %+v", c)
+				}
+			},
+		},
+		{
+			name: "environment",
+			env:  []string{"SIESTA_LISTEN=127.0.0.1:19092", "SIESTA_AUTO_CREATE_TOPICS=false", "SIESTA_DEFAULT_PARTITIONS=3", "SIESTA_LOG_FORMAT=json", "SIESTA_LINGER=5ms"},
+			check: func(t *testing.T, c Config) {
+				if c.Listen != "127.0.0.1:19092" || c.AutoCreateTopics || c.DefaultPartitions != 3 || c.LogFormat != "json" || c.Linger != 5*time.Millisecond {
+					t.Errorf("from env: %+v", c)
+				}
+			},
+		},
+		{
+			name: "flag wins over environment",
+			args: []string{"--listen", "127.0.0.1:29092", "--default-partitions=8"},
+			env:  []string{"SIESTA_LISTEN=127.0.0.1:19092", "SIESTA_DEFAULT_PARTITIONS=3"},
+			check: func(t *testing.T, c Config) {
+				if c.Listen != "127.0.0.1:29092" || c.DefaultPartitions != 8 {
+					t.Errorf("flags: %+v", c)
+				}
+			},
+		},
+		{name: "bad env number", env: []string{"SIESTA_DEFAULT_PARTITIONS=lots"}, wantErr: "SIESTA_DEFAULT_PARTITIONS"},
+		{name: "bad flag", args: []string{"--default-partitions=0"}, wantErr: "default partitions 0"},
+		{name: "bad listen", args: []string{"--listen=9092"}, wantErr: "listen address"},
+		{name: "bad log format", env: []string{"SIESTA_LOG_FORMAT=xml"}, wantErr: "log format"},
+		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
+		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(tt.args, tt.env, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	_, err := Load([]string{"--help"}, nil, &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, name := range []string{"SIESTA_LISTEN", "SIESTA_STORAGE", "SIESTA_ADVERTISE", "SIESTA_AUTO_CREATE_TOPICS", "SIESTA_DEFAULT_PARTITIONS", "SIESTA_MAX_REQUEST_BYTES", "SIESTA_LOG_FORMAT"} {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("--help does not mention %s:\n%s", name, out.String())
+		}
+	}
+}
+
+func TestAdvertiseAddress(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		listen, configured, want string
+	}{
+		{"0.0.0.0:9092", "", "localhost:9092"},
+		{"[::]:9092", "", "localhost:9092"},
+		{"127.0.0.1:19092", "", "127.0.0.1:19092"},
+		{"0.0.0.0:9092", "kafka.example.com:9092", "kafka.example.com:9092"},
+	}
+	for _, tt := range tests {
+		addr, err := net.ResolveTCPAddr("tcp", tt.listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AdvertiseAddress(addr, tt.configured); got != tt.want {
+			t.Errorf("AdvertiseAddress(%s, %q) = %s, want %s", tt.listen, tt.configured, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// buildSiesta compiles the command once per test binary run.
+func buildSiesta(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "siesta")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitForPort(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("nothing listening on %s", addr)
+}
+
+func TestCommand(t *testing.T) {
+	t.Parallel()
+	bin := buildSiesta(t)
+
+	t.Run("bad values exit 2 with one line", func(t *testing.T) {
+		t.Parallel()
+		for _, args := range [][]string{{"--default-partitions=x"}, {"--log-format=xml"}, {"--storage=ftp://x"}} {
+			cmd := exec.Command(bin, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			const wantCode = 2
+			if !errors.As(err, &exit) || exit.ExitCode() != wantCode {
+				t.Errorf("%v: %v, want exit code %d", args, err, wantCode)
+			}
+			if lines := strings.Count(strings.TrimSpace(stderr.String()), "\n") + 1; lines != 1 {
+				t.Errorf("%v printed %d lines:\n%s", args, lines, stderr.String())
+			}
+		}
+	})
+
+	t.Run("serves and drains on SIGTERM", func(t *testing.T) {
+		t.Parallel()
+		addr := freePort(t)
+		cmd := exec.Command(bin, "--listen", addr, "--log-format", "json")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer cmd.Process.Kill()
+		waitForPort(t, addr)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("cmd"),
+			kgo.ConsumeTopics("cmd"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		for i := range 10 {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var got int
+		for got < 10 && ctx.Err() == nil {
+			got += len(cl.PollFetches(ctx).Records())
+		}
+		if got != 10 {
+			t.Fatalf("consumed %d of 10", got)
+		}
+		cl.Close()
+
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+			t.Errorf("no JSON 'stopped' log line:\n%s", stderr.String())
+		}
+	})
+}
