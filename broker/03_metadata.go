@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"errors"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/siestamq/siesta/objectstore"
@@ -60,9 +58,6 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 			}
 		case rt.TopicID != [16]byte{}:
 			t, err = s.engine.TopicByID(ctx, topicIDString(rt.TopicID))
-			if errors.Is(err, objectstore.ErrUnknownTopic) {
-				err = errUnknownTopicID
-			}
 		default:
 			err = objectstore.ErrInvalidTopicName
 		}
@@ -71,17 +66,11 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 	return resp
 }
 
-// errUnknownTopicID marks a topic requested by an id that does not exist.
-var errUnknownTopicID = errors.New("unknown topic id")
-
 func (s *Server) metadataTopic(t objectstore.Topic, err error) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.AuthorizedOperations = -2147483648
 	if err != nil {
 		mt.ErrorCode = s.errorCode(err)
-		if errors.Is(err, errUnknownTopicID) {
-			mt.ErrorCode = kerr.UnknownTopicID.Code
-		}
 		if t.Name != "" {
 			mt.Topic = &t.Name
 		}

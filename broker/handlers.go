@@ -127,6 +127,8 @@ func (s *Server) errorCode(err error) int16 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, objectstore.ErrUnknownTopicID):
+		return kerr.UnknownTopicID.Code
 	case errors.Is(err, objectstore.ErrUnknownTopic), errors.Is(err, objectstore.ErrUnknownPartition):
 		return kerr.UnknownTopicOrPartition.Code
 	case errors.Is(err, objectstore.ErrTopicExists):

@@ -48,7 +48,10 @@ func (o *Options) setDefaults() {
 
 // Errors about topics and partitions.
 var (
-	ErrUnknownTopic     = errors.New("unknown topic")
+	ErrUnknownTopic = errors.New("unknown topic")
+	// ErrUnknownTopicID is ErrUnknownTopic for a topic looked up by id;
+	// errors.Is matches both.
+	ErrUnknownTopicID   = fmt.Errorf("%w id", ErrUnknownTopic)
 	ErrTopicExists      = errors.New("topic already exists")
 	ErrUnknownPartition = errors.New("unknown partition")
 	ErrOffsetOutOfRange = errors.New("offset out of range")

@@ -81,7 +81,8 @@ func (e *Engine) forget(name string) {
 }
 
 // Topic returns a topic's metadata, read from the bucket unless a copy
-// younger than MetadataTTL is cached.
+// younger than MetadataTTL is cached. Its Configs map is shared: callers
+// must not modify it.
 func (e *Engine) Topic(ctx context.Context, name string) (Topic, error) {
 	t, _, err := e.topic(ctx, name, false)
 	return t, err
@@ -171,7 +172,7 @@ func (e *Engine) TopicByID(ctx context.Context, id string) (Topic, error) {
 			return t, nil
 		}
 	}
-	return Topic{}, fmt.Errorf("topic id %s: %w", id, ErrUnknownTopic)
+	return Topic{}, fmt.Errorf("topic id %s: %w", id, ErrUnknownTopicID)
 }
 
 // updateTopic applies fn to the stored topic with compare-and-swap,
@@ -214,10 +215,17 @@ func (e *Engine) CreatePartitions(ctx context.Context, name string, count int32)
 // UpdateTopicConfigs lets fn change a topic's configs, atomically.
 func (e *Engine) UpdateTopicConfigs(ctx context.Context, name string, fn func(configs map[string]string) error) (Topic, error) {
 	return e.updateTopic(ctx, name, func(t *Topic) error {
-		if t.Configs == nil {
-			t.Configs = make(map[string]string)
+		// The map read from the cache is shared with its readers: change
+		// a copy, and only keep it if fn accepts it.
+		configs := maps.Clone(t.Configs)
+		if configs == nil {
+			configs = make(map[string]string)
 		}
-		return fn(t.Configs)
+		if err := fn(configs); err != nil {
+			return err
+		}
+		t.Configs = configs
+		return nil
 	})
 }
 

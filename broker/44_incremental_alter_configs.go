@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// IncrementalAlterConfigs: v0-1
+//
+// Topics (resource type 2): each config is changed by SET (0), DELETE (1,
+// back to the default), APPEND (2) or SUBTRACT (3); the last two work on
+// list configs such as cleanup.policy, starting from the default when the
+// topic does not set it. Every resulting value is checked (configs.go) and
+// the resource's operations apply all or nothing, written with
+// compare-and-swap on the topic's metadata object. ValidateOnly checks
+// against the current configs and writes nothing. An unknown op, a null
+// value for anything but DELETE, a config named twice in one resource or
+// a resource named twice in one request is INVALID_REQUEST; a bad name or
+// value is INVALID_CONFIG.
+//
+// Brokers (type 4) are INVALID_REQUEST: their settings are flags and
+// environment, read at start.
+//
+// Version notes:
+// * v1: flexible versions
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	type resource struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}
+	count := make(map[resource]int, len(req.Resources))
+	for _, rr := range req.Resources {
+		count[resource{rr.ResourceType, rr.ResourceName}]++
+	}
+	for _, rr := range req.Resources {
+		key := resource{rr.ResourceType, rr.ResourceName}
+		n := count[key]
+		if n == 0 {
+			continue // a repeated resource, answered already
+		}
+		var code int16
+		var err error
+		if n > 1 {
+			code, err = kerr.InvalidRequest.Code, fmt.Errorf("resource %s appears %d times in the request", rr.ResourceName, n)
+			count[key] = 0
+		} else {
+			code, err = s.alterConfigs(ctx, rr, req.ValidateOnly)
+		}
+		r := kmsg.NewIncrementalAlterConfigsResponseResource()
+		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
+		r.ErrorCode, r.ErrorMessage = code, errorMessage(err)
+		resp.Resources = append(resp.Resources, r)
+	}
+	return resp
+}
+
+func (s *Server) alterConfigs(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, error) {
+	switch rr.ResourceType {
+	case kmsg.ConfigResourceTypeTopic:
+	case kmsg.ConfigResourceTypeBroker:
+		return kerr.InvalidRequest.Code, errors.New("siesta's broker settings come from flags and environment")
+	default:
+		return kerr.InvalidRequest.Code, fmt.Errorf("resource type %d is not supported", rr.ResourceType)
+	}
+	if err := checkConfigOps(rr.Configs); err != nil {
+		return kerr.InvalidRequest.Code, err
+	}
+	if validateOnly {
+		t, err := s.engine.Topic(ctx, rr.ResourceName)
+		if err == nil {
+			_, err = applyConfigOps(t.Configs, rr.Configs)
+		}
+		return s.errorCode(err), err
+	}
+	_, err := s.engine.UpdateTopicConfigs(ctx, rr.ResourceName, func(configs map[string]string) error {
+		next, err := applyConfigOps(configs, rr.Configs)
+		if err != nil {
+			return err
+		}
+		// Only now, with every op valid, is the topic's map changed.
+		clear(configs)
+		maps.Copy(configs, next)
+		return nil
+	})
+	if err != nil {
+		return s.errorCode(err), err
+	}
+	s.log.Info("altered topic configs", "topic", rr.ResourceName)
+	return 0, nil
+}
+
+// checkConfigOps refuses what Kafka refuses as a malformed request before
+// looking at names and values.
+func checkConfigOps(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) error {
+	seen := make(map[string]bool, len(ops))
+	for _, op := range ops {
+		if seen[op.Name] {
+			return fmt.Errorf("config %s appears more than once", op.Name)
+		}
+		seen[op.Name] = true
+		switch op.Op {
+		case kmsg.IncrementalAlterConfigOpDelete:
+		case kmsg.IncrementalAlterConfigOpSet, kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			if op.Value == nil {
+				return fmt.Errorf("config %s: null value for %s", op.Name, op.Op)
+			}
+		default:
+			return fmt.Errorf("config %s: unknown operation %d", op.Name, op.Op)
+		}
+	}
+	return nil
+}
