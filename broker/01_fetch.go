@@ -70,6 +70,10 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, maxBytes
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Records is nullable in the schema, but Kafka always sends
+			// an empty set, and librdkafka and sarama (Fetch v4-11)
+			// refuse a null one as a parse failure.
+			sp.RecordBatches = []byte{}
 			if topicErr != nil {
 				sp.ErrorCode = s.errorCode(topicErr)
 				st.Partitions = append(st.Partitions, sp)
@@ -92,7 +96,9 @@ func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, maxBytes
 			if err == nil || errors.Is(err, objectstore.ErrOffsetOutOfRange) {
 				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStart
 			}
-			sp.RecordBatches = res.Records
+			if res.Records != nil {
+				sp.RecordBatches = res.Records
+			}
 			total += len(res.Records)
 			st.Partitions = append(st.Partitions, sp)
 		}
