@@ -166,7 +166,7 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 // always use header v0 so that a client can parse them before it knows
 // which versions the broker speaks.
 func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
-	buf := make([]byte, 8, 256)
+	buf := make([]byte, 8, responseCap(resp))
 	binary.BigEndian.PutUint32(buf[4:], uint32(hdr.correlationID))
 	if resp.IsFlexible() && hdr.key != apiVersionsKey {
 		buf = append(buf, 0) // empty tagged fields
@@ -178,4 +178,23 @@ func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
 	}
 	_, err := c.bw.Write(buf)
 	return err
+}
+
+// responseCap estimates a response's encoded size, so that a fetch response
+// carrying megabytes of records is encoded into one allocation instead of
+// being copied over and over while its buffer doubles.
+func responseCap(resp kmsg.Response) int {
+	n := 256
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		for i := range f.Topics {
+			t := &f.Topics[i]
+			n += 64 + len(t.Topic)
+			for j := range t.Partitions {
+				// Partition fields, aborted transactions and tags are
+				// a few dozen bytes besides the records.
+				n += 128 + len(t.Partitions[j].RecordBatches)
+			}
+		}
+	}
+	return n
 }

@@ -317,7 +317,11 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		}
 		p.mu.Unlock()
 
-		var object []byte
+		size := 0
+		for _, it := range items {
+			size += len(it.batch)
+		}
+		object := make([]byte, 0, size)
 		offset := base
 		var written []*pendingAppend
 		for _, it := range items {
@@ -414,6 +418,8 @@ func (p *partition) maybeRefresh(ctx context.Context) {
 type ReadResult struct {
 	// Records holds whole stored batches; the first may start before the
 	// requested offset, as in Kafka, and clients skip the records before it.
+	// It may share memory with the engine's cache: callers must not modify
+	// it.
 	Records []byte
 	PartitionOffsets
 }
@@ -445,14 +451,31 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 	segs := append([]segment(nil), p.segments[i:]...)
 	p.mu.Unlock()
 
+	// The batches are gathered as slices of the (immutable) objects and
+	// copied once at the end, or not at all when they are one slice.
+	var parts [][]byte
+	size := 0
+	records := func() []byte {
+		if len(parts) == 1 {
+			return parts[0]
+		}
+		var out []byte
+		if size > 0 {
+			out = make([]byte, 0, size)
+		}
+		for _, part := range parts {
+			out = append(out, part...)
+		}
+		return out
+	}
 	for _, seg := range segs {
-		if len(res.Records) > 0 && len(res.Records) >= maxBytes {
+		if size > 0 && size >= maxBytes {
 			break
 		}
 		data, err := e.readObject(ctx, seg.key)
 		if errors.Is(err, ErrNotFound) {
 			// Deleted under us by DeleteRecords on some broker.
-			if len(res.Records) > 0 {
+			if size > 0 {
 				break
 			}
 			if err := p.reloadLogStart(ctx); err != nil {
@@ -461,26 +484,41 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 			return res, fmt.Errorf("offset %d was deleted: %w", offset, ErrOffsetOutOfRange)
 		}
 		if err != nil {
+			res.Records = records()
 			return res, fmt.Errorf("read %s: %w", seg.key, err)
 		}
+		// eachBatch walks the object without gaps, so the batches taken
+		// from it are the contiguous range data[from:to].
 		full := false
+		pos, from, to := 0, -1, -1
 		err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+			start := pos
+			pos += len(raw)
 			if h.lastOffset() < offset {
 				return true
 			}
-			if len(res.Records) > 0 && len(res.Records)+len(raw) > maxBytes {
+			if size > 0 && size+len(raw) > maxBytes {
 				full = true
 				return false
 			}
-			res.Records = append(res.Records, raw...)
+			if from < 0 {
+				from = start
+			}
+			to = pos
+			size += len(raw)
 			return true
 		})
+		if from >= 0 {
+			parts = append(parts, data[from:to])
+		}
 		if err != nil {
+			res.Records = records()
 			return res, fmt.Errorf("read %s: %w", seg.key, err)
 		}
 		if full {
 			break
 		}
 	}
+	res.Records = records()
 	return res, nil
 }
