@@ -23,8 +23,11 @@ type conn struct {
 	s   *Server
 	nc  net.Conn
 	log *slog.Logger
-	br  *bufio.Reader
-	bw  *bufio.Writer
+	// remoteHost is the client's address without the port, as Kafka
+	// reports it in DescribeGroups.
+	remoteHost string
+	br         *bufio.Reader
+	bw         *bufio.Writer
 
 	mu        sync.Mutex
 	busy      bool
@@ -33,12 +36,20 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
-		s:   s,
-		nc:  nc,
-		log: s.log.With("remote", nc.RemoteAddr().String()),
-		br:  bufio.NewReaderSize(nc, 64<<10),
-		bw:  bufio.NewWriterSize(nc, 64<<10),
+		s:          s,
+		nc:         nc,
+		log:        s.log.With("remote", nc.RemoteAddr().String()),
+		remoteHost: remoteHost(nc.RemoteAddr()),
+		br:         bufio.NewReaderSize(nc, 64<<10),
+		bw:         bufio.NewWriterSize(nc, 64<<10),
 	}
+}
+
+func remoteHost(addr net.Addr) string {
+	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+		return "/" + host // Kafka's format, from Java's InetAddress
+	}
+	return addr.String()
 }
 
 // closeWhenIdle closes the connection now if no request is being handled,
@@ -166,12 +177,22 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 // always use header v0 so that a client can parse them before it knows
 // which versions the broker speaks.
 func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
-	buf := make([]byte, 8, responseCap(resp))
+	need := responseCap(resp)
+	bp, _ := responseBuffers.Get().(*[]byte)
+	if bp == nil || cap(*bp) < need {
+		b := make([]byte, 0, need)
+		bp = &b
+	}
+	// c.bw.Write copies or sends buf before returning, so buf goes back to
+	// the pool however the write ends.
+	defer responseBuffers.Put(bp)
+	buf := append((*bp)[:0], 0, 0, 0, 0, 0, 0, 0, 0) // size, correlation id
 	binary.BigEndian.PutUint32(buf[4:], uint32(hdr.correlationID))
 	if resp.IsFlexible() && hdr.key != apiVersionsKey {
 		buf = append(buf, 0) // empty tagged fields
 	}
 	buf = resp.AppendTo(buf)
+	*bp = buf[:0]
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 	if err := c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second)); err != nil {
 		return err
@@ -179,6 +200,13 @@ func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
 	_, err := c.bw.Write(buf)
 	return err
 }
+
+// responseBuffers recycles response encoding buffers (*[]byte) across
+// connections, so that a stream of megabyte fetch responses does not
+// allocate and zero a megabyte each, as kfake's per-connection buffer
+// avoids too. A sync.Pool empties itself over garbage collections, so idle
+// connections keep nothing.
+var responseBuffers sync.Pool
 
 // responseCap estimates a response's encoded size, so that a fetch response
 // carrying megabytes of records is encoded into one allocation instead of

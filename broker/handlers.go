@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/siestamq/siesta/broker/group"
 	"github.com/siestamq/siesta/objectstore"
 )
 
@@ -54,6 +55,9 @@ var supportedAPIs = map[int16]versionRange{
 func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kmsg.Request) kmsg.Response {
 	if r, ok := supportedAPIs[hdr.key]; !ok || hdr.version < r.min || hdr.version > r.max {
 		return unsupportedResponse(req)
+	}
+	if _, ok := req.(kmsg.GroupCoordinatorRequest); ok {
+		ctx = group.WithClient(ctx, hdr.clientID, c.remoteHost)
 	}
 	switch r := req.(type) {
 	case *kmsg.ProduceRequest:

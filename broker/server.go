@@ -176,6 +176,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	if s.ownsGroups {
+		// Wakes JoinGroup and SyncGroup requests waiting on a rebalance,
+		// so their connections can drain.
+		s.groups.Close()
+	}
 	for _, c := range conns {
 		c.closeWhenIdle()
 	}
@@ -192,9 +197,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 		err = ctx.Err()
-	}
-	if s.ownsGroups {
-		s.groups.Close()
 	}
 	return err
 }
