@@ -21,6 +21,17 @@ type Options struct {
 	// TailRefresh bounds how often a reader at the end of a partition looks
 	// in the bucket for objects written by other brokers. Default 1s.
 	TailRefresh time.Duration
+	// TailTrust is how long a partition's tail, once confirmed against
+	// the bucket, may be probed with a GET or written at without first
+	// listing the bucket. Default 1m; it must stay well below
+	// RetentionSafety.
+	TailTrust time.Duration
+	// RetentionSafety is the youngest an object can be and still be
+	// deleted by retention or DeleteRecords. Default 10m.
+	RetentionSafety time.Duration
+	// SweepInterval is how often an active partition is checked for
+	// records that retention no longer keeps. Default 5m.
+	SweepInterval time.Duration
 	// MetadataTTL is how long topic metadata read from the bucket is
 	// trusted before being read again. Default 2s.
 	MetadataTTL time.Duration
@@ -34,6 +45,15 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.TailRefresh <= 0 {
 		o.TailRefresh = time.Second
+	}
+	if o.TailTrust <= 0 {
+		o.TailTrust = time.Minute
+	}
+	if o.RetentionSafety <= 0 {
+		o.RetentionSafety = 10 * time.Minute
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = 5 * time.Minute
 	}
 	if o.MetadataTTL <= 0 {
 		o.MetadataTTL = 2 * time.Second
@@ -73,6 +93,9 @@ type Engine struct {
 	clusterID  string
 	pids       producerIDBlock
 
+	// background tracks retention sweeps, so Close can wait for them.
+	background sync.WaitGroup
+
 	// appended is closed and replaced whenever any partition grows, waking
 	// long-polling fetches.
 	appendedMu sync.Mutex
@@ -102,6 +125,12 @@ func New(bucket Bucket, opts Options) *Engine {
 		partitions: make(map[partitionID]*partition),
 		appended:   make(chan struct{}),
 	}
+}
+
+// Close waits for background work (retention sweeps) to finish. The
+// bucket stays open; its owner closes it.
+func (e *Engine) Close() {
+	e.background.Wait()
 }
 
 // Bucket returns the bucket the engine stores into, for other state kept

@@ -31,21 +31,52 @@ func (p *partition) reloadLogStart(ctx context.Context) error {
 }
 
 // dropSegmentsBelow forgets objects entirely below offset. p.mu is held.
-func (p *partition) dropSegmentsBelow(offset int64) []segment {
+func (p *partition) dropSegmentsBelow(offset int64) {
 	i := 0
 	// Keep the last segment even if it is wholly deleted: its key is where
 	// catching up resumes listing.
 	for i < len(p.segments)-1 && p.segments[i].end <= offset {
 		i++
 	}
-	dropped := append([]segment(nil), p.segments[:i]...)
 	p.segments = p.segments[i:]
-	return dropped
+}
+
+// raiseLogStart moves the log start offset up to offset with a
+// compare-and-swap, and returns the log start offset now in force (which
+// another broker may have raised further).
+func (p *partition) raiseLogStart(ctx context.Context, offset int64) (int64, error) {
+	for {
+		p.mu.Lock()
+		cur, etag := p.logStart, p.logStartETag
+		p.mu.Unlock()
+		if offset <= cur {
+			return cur, nil
+		}
+		newETag, err := p.e.writeJSON(ctx, logStartKey(p.id.topicID, p.id.partition), etag, logStartDoc{Offset: offset})
+		if errors.Is(err, ErrPreconditionFailed) {
+			if err := p.reloadLogStart(ctx); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("raise log start to %d: %w", offset, err)
+		}
+		p.mu.Lock()
+		p.logStartETag = newETag
+		if offset > p.logStart {
+			p.logStart = offset
+			p.dropSegmentsBelow(offset)
+		}
+		p.mu.Unlock()
+		return offset, nil
+	}
 }
 
 // DeleteRecords moves the partition's log start offset up to offset (-1:
-// the high watermark) and deletes the objects wholly below it. It returns
-// the new log start offset.
+// the high watermark). Records below it are gone for every reader at once;
+// their objects are deleted by the partition's next sweep once they are
+// older than RetentionSafety. It returns the new log start offset.
 func (e *Engine) DeleteRecords(ctx context.Context, t Topic, partition int32, offset int64) (int64, error) {
 	p, err := e.partition(t, partition)
 	if err != nil {
@@ -55,42 +86,21 @@ func (e *Engine) DeleteRecords(ctx context.Context, t Topic, partition int32, of
 		return 0, err
 	}
 	p.maybeRefresh(ctx)
-	for {
-		p.mu.Lock()
-		cur, etag, hw := p.logStart, p.logStartETag, p.next
-		p.mu.Unlock()
-		if offset == -1 {
-			offset = hw
-		}
-		if offset < 0 || offset > hw {
-			return cur, fmt.Errorf("delete records to %d outside [0, %d]: %w", offset, hw, ErrOffsetOutOfRange)
-		}
-		if offset <= cur {
-			return cur, nil
-		}
-		newETag, err := e.writeJSON(ctx, logStartKey(p.id.topicID, p.id.partition), etag, logStartDoc{Offset: offset})
-		if errors.Is(err, ErrPreconditionFailed) {
-			if err := p.reloadLogStart(ctx); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("delete records: %w", err)
-		}
-		p.mu.Lock()
-		p.logStart = offset
-		p.logStartETag = newETag
-		dropped := p.dropSegmentsBelow(offset)
-		p.mu.Unlock()
-		for _, seg := range dropped {
-			if err := e.bucket.Delete(ctx, seg.key); err != nil {
-				// The log start already hides these records; the object
-				// is only garbage now.
-				e.log.Warn("delete records: object left behind", "key", seg.key, "err", err)
-			}
-			e.cache.remove(seg.key)
-		}
-		return offset, nil
+	p.mu.Lock()
+	hw := p.next
+	p.mu.Unlock()
+	if offset == -1 {
+		offset = hw
 	}
+	if offset < 0 || offset > hw {
+		return 0, fmt.Errorf("delete records to %d outside [0, %d]: %w", offset, hw, ErrOffsetOutOfRange)
+	}
+	low, err := p.raiseLogStart(ctx, offset)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.sweep(ctx, t); err != nil {
+		e.log.Warn("delete records: objects left for a later sweep", "topic", t.Name, "partition", partition, "err", err)
+	}
+	return low, nil
 }

@@ -1,6 +1,7 @@
 package objectstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ type partition struct {
 	queue        []*pendingAppend
 	flushing     bool
 	refreshed    time.Time // last time the tail was compared with the bucket
+	swept        time.Time // last retention sweep started
 }
 
 // pendingAppend is one produce request's batch waiting to be written.
@@ -153,6 +155,7 @@ func (p *partition) load(ctx context.Context) error {
 	p.producers = producers
 	p.loaded = true
 	p.refreshed = time.Now()
+	p.swept = p.refreshed // the listing above was as good as a sweep's
 	return nil
 }
 
@@ -167,54 +170,6 @@ func objectEnd(data []byte) (int64, error) {
 		err = fmt.Errorf("%w: empty object", ErrCorruptBatch)
 	}
 	return end, err
-}
-
-// catchUp adds objects that other brokers wrote after our newest known
-// object. p.writeMu is held.
-func (p *partition) catchUp(ctx context.Context) (grew bool, err error) {
-	p.mu.Lock()
-	after := ""
-	if n := len(p.segments); n > 0 {
-		after = p.segments[n-1].key
-	}
-	p.mu.Unlock()
-	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), after)
-	if err != nil {
-		return false, fmt.Errorf("catch up: %w", err)
-	}
-	for _, o := range objs {
-		base, ok := segmentBase(o.Key)
-		if !ok {
-			continue
-		}
-		data, err := p.e.readObject(ctx, o.Key)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return grew, fmt.Errorf("catch up: %w", err)
-		}
-		end, err := objectEnd(data)
-		if err != nil {
-			return grew, fmt.Errorf("catch up: %s: %w", o.Key, err)
-		}
-		p.mu.Lock()
-		if err := p.producers.recordObject(data); err != nil {
-			p.mu.Unlock()
-			return grew, fmt.Errorf("catch up: %s: %w", o.Key, err)
-		}
-		p.segments = append(p.segments, segment{base: base, end: end, key: o.Key})
-		p.next = max(p.next, end)
-		p.mu.Unlock()
-		grew = true
-	}
-	p.mu.Lock()
-	p.refreshed = time.Now()
-	p.mu.Unlock()
-	if grew {
-		p.e.notifyAppended()
-	}
-	return grew, nil
 }
 
 // readObject returns an object's bytes, from the cache when possible.
@@ -279,6 +234,9 @@ func (e *Engine) Append(ctx context.Context, t Topic, partition int32, batch []b
 		p.flush(flushCtx, items)
 	}
 	<-pa.done
+	if pa.err == nil {
+		p.maybeSweep(t)
+	}
 	return pa.result, pa.err
 }
 
@@ -301,6 +259,14 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			return
 		}
 	}
+	if p.untrusted() {
+		// Our tail is old enough that retention could have deleted the
+		// object at it: an unconditional look at the bucket first.
+		if _, err := p.catchUp(ctx); err != nil {
+			finish(err)
+			return
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt == p.maxWrites {
 			finish(fmt.Errorf("append: gave up after %d contended writes", attempt))
@@ -317,13 +283,9 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		}
 		p.mu.Unlock()
 
-		size := 0
-		for _, it := range items {
-			size += len(it.batch)
-		}
-		object := make([]byte, 0, size)
 		offset := base
 		var written []*pendingAppend
+		var batches [][]byte
 		for _, it := range items {
 			it.err = nil
 			dupOffset, dup, err := tentative.check(it.header)
@@ -335,9 +297,7 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 				it.result = AppendResult{BaseOffset: dupOffset, LogStartOffset: logStart, Duplicate: true}
 				continue
 			}
-			start := len(object)
-			object = append(object, it.batch...)
-			setBaseOffset(object[start:], offset)
+			batches = append(batches, it.batch)
 			h := it.header
 			h.BaseOffset = offset
 			tentative.record(h, offset)
@@ -348,6 +308,13 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		if len(written) == 0 {
 			finish(nil)
 			return
+		}
+		// One allocation, not zeroed first; the batches' base offsets are
+		// set in the copy, so a retry starts again from the requests.
+		object := bytes.Join(batches, nil)
+		for i, pos := 0, 0; i < len(written); i++ {
+			setBaseOffset(object[pos:], written[i].result.BaseOffset)
+			pos += len(written[i].batch)
 		}
 		key := p.key(base)
 		_, err := p.e.bucket.PutIfAbsent(ctx, key, object)
@@ -398,22 +365,6 @@ func (e *Engine) Offsets(ctx context.Context, t Topic, partition int32) (Partiti
 	return PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}, nil
 }
 
-// maybeRefresh looks for other brokers' objects if the tail has not been
-// compared with the bucket for TailRefresh. It never waits for a write in
-// progress: that write will move the tail anyway.
-func (p *partition) maybeRefresh(ctx context.Context) {
-	p.mu.Lock()
-	stale := time.Since(p.refreshed) >= p.e.opts.TailRefresh
-	p.mu.Unlock()
-	if !stale || !p.writeMu.TryLock() {
-		return
-	}
-	defer p.writeMu.Unlock()
-	if _, err := p.catchUp(ctx); err != nil {
-		p.e.log.Warn("refreshing partition tail", "topic_id", p.id.topicID, "partition", p.id.partition, "err", err)
-	}
-}
-
 // ReadResult is what a fetch of one partition returns.
 type ReadResult struct {
 	// Records holds whole stored batches; the first may start before the
@@ -434,6 +385,7 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 	if err := p.ensureLoaded(ctx); err != nil {
 		return ReadResult{}, err
 	}
+	p.maybeSweep(t)
 	p.mu.Lock()
 	atTail := offset >= p.next
 	p.mu.Unlock()
@@ -456,17 +408,13 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 	var parts [][]byte
 	size := 0
 	records := func() []byte {
-		if len(parts) == 1 {
+		switch len(parts) {
+		case 0:
+			return nil
+		case 1:
 			return parts[0]
 		}
-		var out []byte
-		if size > 0 {
-			out = make([]byte, 0, size)
-		}
-		for _, part := range parts {
-			out = append(out, part...)
-		}
-		return out
+		return bytes.Join(parts, nil) // one allocation, not zeroed first
 	}
 	for _, seg := range segs {
 		if size > 0 && size >= maxBytes {

@@ -1,0 +1,129 @@
+package objectstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Retention removes whole objects, as Kafka removes whole segments.
+//
+// A sweep lists the partition, raises the log start offset past objects
+// that retention.ms or retention.bytes no longer keep (judging an object's
+// age by when it was written, and never touching the newest object), and
+// then deletes the objects wholly below the log start offset that are older
+// than RetentionSafety (see tail.go for why young objects must stay).
+// Sweeps piggyback on appends and reads, at most once per SweepInterval per
+// partition, so an idle broker makes no requests for them.
+
+// Kafka's defaults for topics that do not set retention.
+const (
+	defaultRetentionMs    = 7 * 24 * 60 * 60 * 1000
+	defaultRetentionBytes = -1
+)
+
+// maybeSweep starts a background sweep if this partition has not had one
+// for SweepInterval.
+func (p *partition) maybeSweep(t Topic) {
+	p.mu.Lock()
+	due := olderThan(p.swept, p.e.opts.SweepInterval)
+	if due {
+		p.swept = time.Now()
+	}
+	p.mu.Unlock()
+	if !due {
+		return
+	}
+	p.e.background.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := p.sweep(ctx, t); err != nil {
+			p.e.log.Warn("retention sweep", "topic", t.Name, "partition", p.id.partition, "err", err)
+		}
+	})
+}
+
+// sweep applies the topic's retention and deletes expired objects.
+func (p *partition) sweep(ctx context.Context, t Topic) error {
+	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), "")
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	type object struct {
+		ObjectInfo
+		base, end int64
+	}
+	segs := make([]object, 0, len(objs))
+	for _, o := range objs {
+		base, ok := segmentBase(o.Key)
+		if !ok {
+			continue
+		}
+		if n := len(segs); n > 0 {
+			segs[n-1].end = base
+		}
+		segs = append(segs, object{ObjectInfo: o, base: base, end: -1})
+	}
+	if len(segs) < 2 {
+		return nil // the newest object always stays
+	}
+	candidates := segs[:len(segs)-1]
+
+	now := time.Now()
+	retentionMs := configInt(t.Configs, "retention.ms", defaultRetentionMs)
+	retentionBytes := configInt(t.Configs, "retention.bytes", defaultRetentionBytes)
+	var total int64
+	for _, o := range segs {
+		total += o.Size
+	}
+	var newStart int64 = -1
+	for _, o := range candidates {
+		expired := retentionMs >= 0 && now.Sub(o.LastModified) > time.Duration(retentionMs)*time.Millisecond
+		oversize := retentionBytes >= 0 && total-o.Size >= retentionBytes
+		if !expired && !oversize {
+			break
+		}
+		newStart = o.end
+		total -= o.Size
+	}
+	logStart := p.currentLogStart()
+	if newStart > logStart {
+		if logStart, err = p.raiseLogStart(ctx, newStart); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+	}
+	for _, o := range candidates {
+		if o.end > logStart {
+			break
+		}
+		if now.Sub(o.LastModified) < p.e.opts.RetentionSafety {
+			break // its turn comes in a later sweep
+		}
+		if err := p.e.bucket.Delete(ctx, o.Key); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		p.e.cache.remove(o.Key)
+	}
+	return nil
+}
+
+func (p *partition) currentLogStart() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logStart
+}
+
+// configInt reads a numeric topic config, or def when unset or unreadable
+// (configs are validated when they are set).
+func configInt(configs map[string]string, name string, def int64) int64 {
+	v, ok := configs[name]
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return def
+	}
+	return n
+}
