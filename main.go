@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -63,8 +64,9 @@ func newLogger(cfg infra.Config, w io.Writer) *slog.Logger {
 
 // run serves until ctx is cancelled, then drains.
 func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logger *slog.Logger) error {
-	engine := objectstore.New(bucket, objectstore.Options{
-		Linger:     cfg.Linger,
+	counted := objectstore.NewCountingBucket(bucket)
+	engine := objectstore.New(counted, objectstore.Options{
+		Linger:     cfg.LingerDuration(),
 		CacheBytes: cfg.CacheBytes,
 		Logger:     logger,
 	})
@@ -87,6 +89,14 @@ func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logge
 	}
 	logger.Info("siesta serving", "listen", ln.Addr().String(), "advertise", infra.AdvertiseAddress(ln.Addr(), cfg.Advertise), "storage", cfg.Storage)
 
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, logger, counted.WritePrometheus, srv.WritePrometheus)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, ln) }()
 	select {
@@ -102,6 +112,33 @@ func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logge
 	if err := srv.Shutdown(drainCtx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
+	engine.Close()
 	logger.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves Prometheus text-format metrics on addr until the
+// returned stop function is called.
+func serveMetrics(addr string, logger *slog.Logger, writers ...func(io.Writer) error) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		for _, write := range writers {
+			if err := write(w); err != nil {
+				return
+			}
+		}
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Warn("metrics server stopped", "err", err)
+		}
+	}()
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+	return func() { hs.Close() }, nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,4 +120,44 @@ func TestCommand(t *testing.T) {
 			t.Errorf("no JSON 'stopped' log line:\n%s", stderr.String())
 		}
 	})
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	t.Parallel()
+	bin := buildSiesta(t)
+	addr, metricsAddr := freePort(t), freePort(t)
+	cmd := exec.Command(bin, "--listen", addr, "--metrics-listen", metricsAddr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	waitForPort(t, addr)
+	waitForPort(t, metricsAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "metrics", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`siesta_storage_requests_total{kind="PUT"}`, `siesta_storage_requests_total{kind="LIST"}`, "siesta_connections "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(string(body), `siesta_storage_requests_total{kind="PUT"} 0`) {
+		t.Errorf("a produce made no PUT:\n%s", body)
+	}
 }

@@ -86,6 +86,7 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 		c.s.inflight.Add(1)
+		c.s.requests.Add(1)
 		err = c.handleFrame(ctx, frame)
 		c.s.inflight.Add(-1)
 		c.s.touch()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -60,6 +61,7 @@ type Server struct {
 	// inflight counts requests being handled, for idle detection.
 	inflight     atomic.Int64
 	lastActivity atomic.Int64 // unix nanos
+	requests     atomic.Int64
 }
 
 // New returns a server; call Serve to accept connections.
@@ -208,6 +210,17 @@ func (s *Server) Activity() (conns int, inflight int64, last time.Time) {
 	conns = len(s.conns)
 	s.mu.Unlock()
 	return conns, s.inflight.Load(), time.Unix(0, s.lastActivity.Load())
+}
+
+// WritePrometheus writes the broker's connection and request gauges in
+// Prometheus's text format.
+func (s *Server) WritePrometheus(w io.Writer) error {
+	conns, inflight, _ := s.Activity()
+	_, err := fmt.Fprintf(w, "# HELP siesta_connections Open client connections.\n# TYPE siesta_connections gauge\nsiesta_connections %d\n"+
+		"# HELP siesta_requests_in_flight Requests being handled.\n# TYPE siesta_requests_in_flight gauge\nsiesta_requests_in_flight %d\n"+
+		"# HELP siesta_requests_total Requests handled.\n# TYPE siesta_requests_total counter\nsiesta_requests_total %d\n",
+		conns, inflight, s.requests.Load())
+	return err
 }
 
 func (s *Server) touch() { s.lastActivity.Store(time.Now().UnixNano()) }

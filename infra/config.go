@@ -19,17 +19,18 @@ import (
 // set by an environment variable and can be overridden by the flag of the
 // same name (flags win).
 type Config struct {
-	Listen            string        `env:"SIESTA_LISTEN" envDefault:":9092"`
-	Storage           string        `env:"SIESTA_STORAGE" envDefault:"memory://"`
-	Advertise         string        `env:"SIESTA_ADVERTISE"`
-	AutoCreateTopics  bool          `env:"SIESTA_AUTO_CREATE_TOPICS" envDefault:"true"`
-	DefaultPartitions int           `env:"SIESTA_DEFAULT_PARTITIONS" envDefault:"1"`
-	MaxRequestBytes   int           `env:"SIESTA_MAX_REQUEST_BYTES" envDefault:"104857600"`
-	NodeID            int           `env:"SIESTA_NODE_ID" envDefault:"0"`
-	Linger            time.Duration `env:"SIESTA_LINGER" envDefault:"0s"`
-	CacheBytes        int64         `env:"SIESTA_CACHE_BYTES" envDefault:"67108864"`
-	LogFormat         string        `env:"SIESTA_LOG_FORMAT" envDefault:"text"`
-	LogLevel          string        `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
+	Listen            string `env:"SIESTA_LISTEN" envDefault:":9092"`
+	Storage           string `env:"SIESTA_STORAGE" envDefault:"memory://"`
+	Advertise         string `env:"SIESTA_ADVERTISE"`
+	AutoCreateTopics  bool   `env:"SIESTA_AUTO_CREATE_TOPICS" envDefault:"true"`
+	DefaultPartitions int    `env:"SIESTA_DEFAULT_PARTITIONS" envDefault:"1"`
+	MaxRequestBytes   int    `env:"SIESTA_MAX_REQUEST_BYTES" envDefault:"104857600"`
+	NodeID            int    `env:"SIESTA_NODE_ID" envDefault:"0"`
+	Linger            string `env:"SIESTA_LINGER" envDefault:"auto"`
+	MetricsListen     string `env:"SIESTA_METRICS_LISTEN"`
+	CacheBytes        int64  `env:"SIESTA_CACHE_BYTES" envDefault:"67108864"`
+	LogFormat         string `env:"SIESTA_LOG_FORMAT" envDefault:"text"`
+	LogLevel          string `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
 }
 
 // ErrHelp is returned by Load when the user asked for --help.
@@ -67,7 +68,8 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	fs.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "partitions of auto-created topics")
 	fs.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request frame accepted; larger ones close the connection")
 	fs.IntVar(&cfg.NodeID, "node-id", cfg.NodeID, "broker id reported in Metadata")
-	fs.DurationVar(&cfg.Linger, "linger", cfg.Linger, "how long appends to one partition wait to share one object")
+	fs.StringVar(&cfg.Linger, "linger", cfg.Linger, "how long appends to one partition wait to share one object: a duration, or auto (5ms on s3://, 0 elsewhere)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address to serve Prometheus /metrics on (default: off)")
 	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "bound on the in-memory cache of stored batches")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
@@ -105,6 +107,21 @@ func envError(err error, envMap map[string]string) error {
 	return errors.Join(errs...)
 }
 
+// LingerDuration is the linger to use. "auto" lingers a few milliseconds
+// where each write is a billed, slow object PUT (s3://), so that concurrent
+// producers share objects, and not at all elsewhere, where it would only
+// add latency.
+func (c Config) LingerDuration() time.Duration {
+	if c.Linger == "auto" {
+		if strings.HasPrefix(c.Storage, "s3:") {
+			return 5 * time.Millisecond
+		}
+		return 0
+	}
+	d, _ := time.ParseDuration(c.Linger) // validated by Load
+	return d
+}
+
 func envName(flagName string) string {
 	return "SIESTA_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
@@ -128,8 +145,16 @@ func (c Config) validate() error {
 	if c.NodeID < 0 || c.NodeID > 1<<30 {
 		errs = append(errs, fmt.Errorf("node id %d: want 0 to 2^30", c.NodeID))
 	}
-	if c.Linger < 0 || c.Linger > time.Second {
-		errs = append(errs, fmt.Errorf("linger %s: want 0 to 1s", c.Linger))
+	if c.Linger != "auto" {
+		d, err := time.ParseDuration(c.Linger)
+		if err != nil || d < 0 || d > time.Second {
+			errs = append(errs, fmt.Errorf("linger %q: want auto or a duration from 0 to 1s", c.Linger))
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics listen address %q: want host:port", c.MetricsListen))
+		}
 	}
 	if c.CacheBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("cache bytes %d: want at least 1 MiB", c.CacheBytes))

@@ -30,7 +30,7 @@ func TestLoad(t *testing.T) {
 			name: "environment",
 			env:  []string{"SIESTA_LISTEN=127.0.0.1:19092", "SIESTA_AUTO_CREATE_TOPICS=false", "SIESTA_DEFAULT_PARTITIONS=3", "SIESTA_LOG_FORMAT=json", "SIESTA_LINGER=5ms"},
 			check: func(t *testing.T, c Config) {
-				if c.Listen != "127.0.0.1:19092" || c.AutoCreateTopics || c.DefaultPartitions != 3 || c.LogFormat != "json" || c.Linger != 5*time.Millisecond {
+				if c.Listen != "127.0.0.1:19092" || c.AutoCreateTopics || c.DefaultPartitions != 3 || c.LogFormat != "json" || c.LingerDuration() != 5*time.Millisecond {
 					t.Errorf("from env: %+v", c)
 				}
 			},
@@ -49,6 +49,17 @@ func TestLoad(t *testing.T) {
 		{name: "bad flag", args: []string{"--default-partitions=0"}, wantErr: "default partitions 0"},
 		{name: "bad listen", args: []string{"--listen=9092"}, wantErr: "listen address"},
 		{name: "bad log format", env: []string{"SIESTA_LOG_FORMAT=xml"}, wantErr: "log format"},
+		{name: "bad linger", args: []string{"--linger=soon"}, wantErr: "linger"},
+		{name: "bad metrics address", args: []string{"--metrics-listen=9100"}, wantErr: "metrics listen"},
+		{
+			name: "linger auto",
+			args: []string{"--storage=s3://bucket/prefix"},
+			check: func(t *testing.T, c Config) {
+				if c.LingerDuration() != 5*time.Millisecond {
+					t.Errorf("auto linger on s3: %v", c.LingerDuration())
+				}
+			},
+		},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
 	}
