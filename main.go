@@ -66,9 +66,10 @@ func newLogger(cfg infra.Config, w io.Writer) *slog.Logger {
 func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logger *slog.Logger) error {
 	counted := objectstore.NewCountingBucket(bucket)
 	engine := objectstore.New(counted, objectstore.Options{
-		Linger:     cfg.LingerDuration(),
-		CacheBytes: cfg.CacheBytes,
-		Logger:     logger,
+		Linger:      cfg.LingerDuration(),
+		TailRefresh: cfg.TailRefresh,
+		CacheBytes:  cfg.CacheBytes,
+		Logger:      logger,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -19,18 +19,19 @@ import (
 // set by an environment variable and can be overridden by the flag of the
 // same name (flags win).
 type Config struct {
-	Listen            string `env:"SIESTA_LISTEN" envDefault:":9092"`
-	Storage           string `env:"SIESTA_STORAGE" envDefault:"memory://"`
-	Advertise         string `env:"SIESTA_ADVERTISE"`
-	AutoCreateTopics  bool   `env:"SIESTA_AUTO_CREATE_TOPICS" envDefault:"true"`
-	DefaultPartitions int    `env:"SIESTA_DEFAULT_PARTITIONS" envDefault:"1"`
-	MaxRequestBytes   int    `env:"SIESTA_MAX_REQUEST_BYTES" envDefault:"104857600"`
-	NodeID            int    `env:"SIESTA_NODE_ID" envDefault:"0"`
-	Linger            string `env:"SIESTA_LINGER" envDefault:"auto"`
-	MetricsListen     string `env:"SIESTA_METRICS_LISTEN"`
-	CacheBytes        int64  `env:"SIESTA_CACHE_BYTES" envDefault:"67108864"`
-	LogFormat         string `env:"SIESTA_LOG_FORMAT" envDefault:"text"`
-	LogLevel          string `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
+	Listen            string        `env:"SIESTA_LISTEN" envDefault:":9092"`
+	Storage           string        `env:"SIESTA_STORAGE" envDefault:"memory://"`
+	Advertise         string        `env:"SIESTA_ADVERTISE"`
+	AutoCreateTopics  bool          `env:"SIESTA_AUTO_CREATE_TOPICS" envDefault:"true"`
+	DefaultPartitions int           `env:"SIESTA_DEFAULT_PARTITIONS" envDefault:"1"`
+	MaxRequestBytes   int           `env:"SIESTA_MAX_REQUEST_BYTES" envDefault:"104857600"`
+	NodeID            int           `env:"SIESTA_NODE_ID" envDefault:"0"`
+	Linger            string        `env:"SIESTA_LINGER" envDefault:"auto"`
+	MetricsListen     string        `env:"SIESTA_METRICS_LISTEN"`
+	TailRefresh       time.Duration `env:"SIESTA_TAIL_REFRESH" envDefault:"1s"`
+	CacheBytes        int64         `env:"SIESTA_CACHE_BYTES" envDefault:"67108864"`
+	LogFormat         string        `env:"SIESTA_LOG_FORMAT" envDefault:"text"`
+	LogLevel          string        `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
 }
 
 // ErrHelp is returned by Load when the user asked for --help.
@@ -69,6 +70,7 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	fs.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "largest request frame accepted; larger ones close the connection")
 	fs.IntVar(&cfg.NodeID, "node-id", cfg.NodeID, "broker id reported in Metadata")
 	fs.StringVar(&cfg.Linger, "linger", cfg.Linger, "how long appends to one partition wait to share one object: a duration, or auto (5ms on s3://, 0 elsewhere)")
+	fs.DurationVar(&cfg.TailRefresh, "tail-refresh", cfg.TailRefresh, "how often a consumer waiting at a partition's end checks storage for other brokers' writes")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address to serve Prometheus /metrics on (default: off)")
 	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "bound on the in-memory cache of stored batches")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
@@ -150,6 +152,9 @@ func (c Config) validate() error {
 		if err != nil || d < 0 || d > time.Second {
 			errs = append(errs, fmt.Errorf("linger %q: want auto or a duration from 0 to 1s", c.Linger))
 		}
+	}
+	if c.TailRefresh < 10*time.Millisecond || c.TailRefresh > time.Minute {
+		errs = append(errs, fmt.Errorf("tail refresh %s: want 10ms to 1m", c.TailRefresh))
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
