@@ -40,7 +40,10 @@ func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) km
 		defer cancel()
 	}
 
-	var wg sync.WaitGroup
+	var (
+		wg      sync.WaitGroup
+		appends []func() // one per partition, each filling its response
+	)
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
@@ -57,16 +60,23 @@ func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) km
 				s.setProduceError(sp, topicErr)
 				continue
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			appends = append(appends, func() {
 				res, err := s.engine.Append(ctx, t, rp.Partition, rp.Records)
 				if err != nil {
 					s.setProduceError(sp, err)
 					return
 				}
 				sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
-			}()
+			})
+		}
+	}
+	// The last append runs on this goroutine: a request for one partition,
+	// the common case, then costs no goroutine hand-off.
+	for i, run := range appends {
+		if i == len(appends)-1 {
+			run()
+		} else {
+			wg.Go(run)
 		}
 	}
 	wg.Wait()

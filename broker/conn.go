@@ -167,7 +167,11 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 
 	start := time.Now()
 	resp := c.s.handle(ctx, c, hdr, req)
-	c.log.Debug("request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client", hdr.clientID, "took", time.Since(start))
+	// Checked first: building the attributes costs allocations on every
+	// request even when debug logs are off.
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		c.log.Debug("request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client", hdr.clientID, "took", time.Since(start))
+	}
 	if resp == nil {
 		return nil // acks=0 produce: no response
 	}
@@ -179,14 +183,14 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
 // which versions the broker speaks.
 func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
 	need := responseCap(resp)
-	bp, _ := responseBuffers.Get().(*[]byte)
+	bp, _ := c.s.responseBuffers.Get().(*[]byte)
 	if bp == nil || cap(*bp) < need {
 		b := make([]byte, 0, need)
 		bp = &b
 	}
 	// c.bw.Write copies or sends buf before returning, so buf goes back to
 	// the pool however the write ends.
-	defer responseBuffers.Put(bp)
+	defer c.s.responseBuffers.Put(bp)
 	buf := append((*bp)[:0], 0, 0, 0, 0, 0, 0, 0, 0) // size, correlation id
 	binary.BigEndian.PutUint32(buf[4:], uint32(hdr.correlationID))
 	if resp.IsFlexible() && hdr.key != apiVersionsKey {
@@ -202,12 +206,6 @@ func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
 	return err
 }
 
-// responseBuffers recycles response encoding buffers (*[]byte) across
-// connections, so that a stream of megabyte fetch responses does not
-// allocate and zero a megabyte each, as kfake's per-connection buffer
-// avoids too. A sync.Pool empties itself over garbage collections, so idle
-// connections keep nothing.
-var responseBuffers sync.Pool
 
 // responseCap estimates a response's encoded size, so that a fetch response
 // carrying megabytes of records is encoded into one allocation instead of

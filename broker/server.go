@@ -62,6 +62,12 @@ type Server struct {
 	inflight     atomic.Int64
 	lastActivity atomic.Int64 // unix nanos
 	requests     atomic.Int64
+
+	// responseBuffers recycles response encoding buffers (*[]byte)
+	// across connections, so that a stream of megabyte fetch responses
+	// does not allocate and zero a megabyte each. A sync.Pool empties
+	// itself over garbage collections, so idle brokers keep nothing.
+	responseBuffers sync.Pool
 }
 
 // New returns a server; call Serve to accept connections.
