@@ -206,7 +206,6 @@ func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
 	return err
 }
 
-
 // responseCap estimates a response's encoded size, so that a fetch response
 // carrying megabytes of records is encoded into one allocation instead of
 // being copied over and over while its buffer doubles.
