@@ -11,17 +11,39 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/siestamq/siesta/internal/miniotest"
 	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/memory"
+	"github.com/siestamq/siesta/objectstore/s3"
 )
 
 // bucketMakers are the backends every engine test runs against. Backends
 // that need a server (S3 on MinIO) add themselves when it is available.
 func bucketMakers(t *testing.T) map[string]func(t *testing.T) objectstore.Bucket {
 	t.Helper()
-	return map[string]func(t *testing.T) objectstore.Bucket{
+	makers := map[string]func(t *testing.T) objectstore.Bucket{
 		"memory": func(*testing.T) objectstore.Bucket { return memory.New() },
 	}
+	if miniotest.Enabled() {
+		makers["s3"] = func(t *testing.T) objectstore.Bucket {
+			srv := miniotest.Start(t)
+			b, err := s3.Open(t.Context(), s3.Options{
+				Bucket:          srv.NewBucket(t),
+				Prefix:          "siesta/",
+				Endpoint:        srv.Endpoint,
+				Region:          srv.Region,
+				PathStyle:       true,
+				AccessKeyID:     srv.AccessKey,
+				SecretAccessKey: srv.SecretKey,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}
+	}
+	return makers
 }
 
 // forEachBucket runs fn as a subtest per backend.
