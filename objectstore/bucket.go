@@ -37,6 +37,9 @@ type ObjectInfo struct {
 // gives the same guarantees: strong read-after-write consistency for single
 // keys, and conditional writes that are atomic with respect to each other
 // across processes sharing the same storage.
+//
+// Callers never store a key that is a "directory" of another ("a" and
+// "a/b"): MinIO cannot list both, so the engine's key layout avoids it.
 type Bucket interface {
 	// Get returns the whole object, or ErrNotFound.
 	Get(ctx context.Context, key string) (Object, error)
@@ -53,7 +56,9 @@ type Bucket interface {
 
 	// PutIfMatch replaces the object only if its current etag is etag
 	// (S3's If-Match). It returns the new etag, or ErrPreconditionFailed
-	// if the object changed or no longer exists.
+	// if the object changed or no longer exists. Etags may be content
+	// hashes (S3's are), so callers must never write a content an object
+	// had before: documents updated this way carry a revision counter.
 	PutIfMatch(ctx context.Context, key string, data []byte, etag string) (newETag string, err error)
 
 	// List returns up to limit objects whose keys start with prefix and

@@ -27,6 +27,9 @@ type Topic struct {
 	Partitions int32             `json:"partitions"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	CreatedMs  int64             `json:"created_ms"`
+	// Revision grows with every update, so that the stored document
+	// never returns to an earlier content (see Bucket.PutIfMatch).
+	Revision int64 `json:"revision"`
 }
 
 // ValidateTopicName applies Kafka's rules for topic names.
@@ -186,6 +189,7 @@ func (e *Engine) updateTopic(ctx context.Context, name string, fn func(*Topic) e
 		if err := fn(&t); err != nil {
 			return Topic{}, err
 		}
+		t.Revision++
 		newETag, err := e.writeJSON(ctx, topicKey(name), etag, t)
 		if errors.Is(err, ErrPreconditionFailed) {
 			continue

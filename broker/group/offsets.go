@@ -17,6 +17,10 @@ const maxMetadataBytes = 4096
 // offsetsDoc is the committed-offsets document stored at offsetsKey.
 type offsetsDoc struct {
 	Topics map[string]map[int32]committedOffset `json:"topics"`
+	// Revision grows with every write. Some stores' etags are content
+	// hashes, so a document must never return to an earlier content, or a
+	// stale compare-and-swap could succeed.
+	Revision int64 `json:"revision"`
 }
 
 // committedOffset is one partition's committed position.
@@ -65,6 +69,7 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 				doc.Topics[topic][p] = o
 			}
 		}
+		doc.Revision++
 		data, err := json.Marshal(doc)
 		if err != nil {
 			return fmt.Errorf("encode offsets of group %q: %w", group, err)

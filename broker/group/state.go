@@ -36,6 +36,11 @@ type groupState struct {
 	// CompletingRebalance, a leader that has not synced causes a new round.
 	Deadline time.Time `json:"deadline,omitzero"`
 
+	// Revision grows with every write. Some stores' etags are content
+	// hashes, so a document must never return to an earlier content, or a
+	// stale compare-and-swap could succeed.
+	Revision int64 `json:"revision"`
+
 	// exists is false for a group with no document (or a deleted one).
 	exists bool
 }

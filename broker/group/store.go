@@ -219,6 +219,7 @@ func (c *Coordinator) update(ctx context.Context, group string, fn func(g *group
 		if err != nil || !write {
 			return g, err
 		}
+		g.Revision++
 		data, err := json.Marshal(g)
 		if err != nil {
 			return nil, fmt.Errorf("encode group %q: %w", group, err)
