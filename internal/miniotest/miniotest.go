@@ -281,8 +281,16 @@ func (s *Server) NewBucket(t testing.TB) string {
 	name = "t-" + name + "-" + hex.EncodeToString(r[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name}); err != nil {
-		t.Fatalf("create bucket %s: %v", name, err)
+	for {
+		_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name})
+		if err == nil {
+			return name
+		}
+		// MinIO can answer "not initialized yet" for a moment after its
+		// readiness check passes.
+		if !strings.Contains(err.Error(), "XMinioServerNotInitialized") || ctx.Err() != nil {
+			t.Fatalf("create bucket %s: %v", name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return name
 }

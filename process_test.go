@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/siestamq/siesta/internal/miniotest"
+)
+
+// sharedBinary builds siesta once for every process test in this binary.
+var sharedBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func siestaBinary(t *testing.T) string {
+	t.Helper()
+	sharedBinary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "siesta-bin-")
+		if err != nil {
+			sharedBinary.err = err
+			return
+		}
+		sharedBinary.path = dir + "/siesta"
+		cmd := exec.Command("go", "build", "-o", sharedBinary.path, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sharedBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if sharedBinary.err != nil {
+		t.Fatal(sharedBinary.err)
+	}
+	return sharedBinary.path
+}
+
+// s3Storage is a fresh MinIO bucket as a siesta storage URL, and the
+// environment a siesta process needs to reach it.
+type s3Storage struct {
+	URL string
+	Env []string
+}
+
+func newS3Storage(t *testing.T) s3Storage {
+	t.Helper()
+	srv := miniotest.Start(t)
+	bucket := srv.NewBucket(t)
+	return s3Storage{
+		URL: fmt.Sprintf("s3://%s/siesta?endpoint=%s&region=%s&path_style=true", bucket, srv.Endpoint, srv.Region),
+		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey},
+	}
+}
+
+// brokerProcess is a siesta process on a fixed loopback port, so that it
+// can be killed and started again at the same address.
+type brokerProcess struct {
+	t    *testing.T
+	bin  string
+	addr string
+	args []string
+	env  []string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	exited chan struct{}
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while a test reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startBrokerProcess runs siesta on storage with extra flags, and kills it
+// at the end of the test.
+func startBrokerProcess(t *testing.T, storage s3Storage, extraArgs ...string) *brokerProcess {
+	t.Helper()
+	p := &brokerProcess{
+		t:    t,
+		bin:  siestaBinary(t),
+		addr: freePort(t),
+		env:  append(os.Environ(), storage.Env...),
+	}
+	p.args = append([]string{"--listen", p.addr, "--storage", storage.URL, "--log-level", "warn"}, extraArgs...)
+	p.start()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// start launches the process and waits until it accepts connections.
+func (p *brokerProcess) start() {
+	p.t.Helper()
+	p.mu.Lock()
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Env = p.env
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		p.mu.Unlock()
+		p.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	p.cmd, p.stderr, p.exited = cmd, stderr, exited
+	p.mu.Unlock()
+	waitForPort(p.t, p.addr)
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *brokerProcess) kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+	p.cmd = nil
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *brokerProcess) stop() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.t.Errorf("broker on %s did not stop after SIGTERM", p.addr)
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		p.t.Errorf("broker on %s exited %d after SIGTERM:\n%s", p.addr, code, p.stderr)
+	}
+	p.cmd = nil
+}
+
+// logs returns what the current process has written to stderr.
+func (p *brokerProcess) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stderr == nil {
+		return ""
+	}
+	return p.stderr.String()
+}
