@@ -26,6 +26,9 @@ import (
 const drainTimeout = 10 * time.Second
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		os.Exit(runBackup(context.Background(), os.Args[2:], os.Stderr))
+	}
 	cfg, err := infra.Load(os.Args[1:], os.Environ(), os.Stdout)
 	if errors.Is(err, infra.ErrHelp) {
 		os.Exit(0)

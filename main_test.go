@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,17 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// buildSiesta compiles the command once per test binary run.
-func buildSiesta(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "siesta")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildSiesta returns the siesta binary, built once per test binary run.
+func buildSiesta(t *testing.T) string { return siestaBinary(t) }
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -159,5 +149,71 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if strings.Contains(string(body), `siesta_storage_requests_total{kind="PUT"} 0`) {
 		t.Errorf("a produce made no PUT:\n%s", body)
+	}
+}
+
+func TestBackupCommand(t *testing.T) {
+	t.Parallel()
+	bin := buildSiesta(t)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "siesta.db")
+	addr := freePort(t)
+	cmd := exec.Command(bin, "--listen", addr, "--storage", "sqlite://"+db)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	waitForPort(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "backed-up", Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A copy taken while the broker runs...
+	copyPath := filepath.Join(dir, "copy.db")
+	if out, err := exec.Command(bin, "backup", "--storage", "sqlite://"+db, "--to", copyPath).CombinedOutput(); err != nil {
+		t.Fatalf("backup: %v\n%s", err, out)
+	}
+	// ...serves everything to a broker started on it.
+	copyAddr := freePort(t)
+	copyCmd := exec.Command(bin, "--listen", copyAddr, "--storage", "sqlite://"+copyPath)
+	if err := copyCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = copyCmd.Process.Signal(syscall.SIGTERM)
+		_ = copyCmd.Wait()
+	}()
+	waitForPort(t, copyAddr)
+	reader, err := kgo.NewClient(kgo.SeedBrokers(copyAddr), kgo.ConsumeTopics("backed-up"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	got := 0
+	for got < 20 && ctx.Err() == nil {
+		got += len(reader.PollFetches(ctx).Records())
+	}
+	if got != 20 {
+		t.Fatalf("the copy served %d of 20 records", got)
+	}
+
+	for _, args := range [][]string{{"backup"}, {"backup", "--storage", "memory://", "--to", filepath.Join(dir, "x")}, {"backup", "--storage", "sqlite://" + db, "--to", copyPath}} {
+		err := exec.Command(bin, args...).Run()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Errorf("%v: %v, want a failure", args, err)
+		}
 	}
 }
