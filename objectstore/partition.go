@@ -35,6 +35,7 @@ type partition struct {
 	logStartETag string
 	segments     []segment // ascending, contiguous, covering [logStart-ish, next)
 	producers    producerTable
+	recalled     map[int64]bool // producers recall looked for (see recall)
 	queue        []*pendingAppend
 	flushing     bool
 	refreshed    time.Time // last time the tail was compared with the bucket
@@ -153,6 +154,7 @@ func (p *partition) load(ctx context.Context) error {
 	p.logStart = ls.Offset
 	p.logStartETag = etag
 	p.producers = producers
+	p.recalled = nil
 	p.loaded = true
 	p.refreshed = time.Now()
 	p.swept = p.refreshed // the listing above was as good as a sweep's
@@ -267,6 +269,10 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			return
 		}
 	}
+	if err := p.recall(ctx, items); err != nil {
+		finish(err)
+		return
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt == p.maxWrites {
 			finish(fmt.Errorf("append: gave up after %d contended writes", attempt))
@@ -344,6 +350,91 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 	}
 }
 
+// recallLimit bounds how many objects recall reads, newest first, to find
+// the batches of a producer that the producer table does not know.
+const recallLimit = 1000
+
+// recall looks further back in the log for the idempotent producers of
+// items that the producer table does not know although their batches do
+// not start at sequence 0. load rebuilds producer state from the newest
+// objects only, and when several producers share a partition, a producer's
+// last batches can be older than those: without recall, its retry of a
+// batch written before a broker restart (or on another broker) would be
+// appended a second time. Each producer is looked for once per load; one
+// not found within recallLimit objects is accepted as unknown, as before.
+// p.writeMu is held.
+func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
+	p.mu.Lock()
+	var missing map[int64][]batchHeader // newest producerWindow batches found, oldest first
+	for _, it := range items {
+		h := it.header
+		if !h.idempotent() || h.BaseSequence == 0 || p.recalled[h.ProducerID] {
+			continue
+		}
+		if _, known := p.producers[h.ProducerID]; known {
+			continue
+		}
+		if missing == nil {
+			missing = make(map[int64][]batchHeader)
+		}
+		missing[h.ProducerID] = nil
+	}
+	if len(missing) == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	segs := append([]segment(nil), p.segments[max(0, len(p.segments)-recallLimit):]...)
+	p.mu.Unlock()
+
+	complete := 0 // producers with producerWindow batches found
+	for i := len(segs) - 1; i >= 0 && complete < len(missing); i-- {
+		data, err := p.e.readObject(ctx, segs[i].key)
+		if errors.Is(err, ErrNotFound) {
+			break // removed by retention or DeleteRecords: nothing older is left
+		}
+		if err != nil {
+			return fmt.Errorf("recall producers: %w", err)
+		}
+		found := make(map[int64][]batchHeader)
+		err = eachBatch(data, func(h batchHeader, _ []byte) bool {
+			if _, ok := missing[h.ProducerID]; ok && h.idempotent() {
+				found[h.ProducerID] = append(found[h.ProducerID], h)
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("recall producers: %s: %w", segs[i].key, err)
+		}
+		for pid, hs := range found {
+			had := missing[pid]
+			if len(had) >= producerWindow {
+				continue
+			}
+			all := append(hs, had...)
+			missing[pid] = all[max(0, len(all)-producerWindow):]
+			if len(had) < producerWindow && len(missing[pid]) >= producerWindow {
+				complete++
+			}
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.recalled == nil {
+		p.recalled = make(map[int64]bool)
+	}
+	for pid, hs := range missing {
+		p.recalled[pid] = true
+		if _, known := p.producers[pid]; known {
+			continue
+		}
+		for _, h := range hs {
+			p.producers.record(h, h.BaseOffset)
+		}
+	}
+	return nil
+}
+
 // PartitionOffsets are a partition's bounds.
 type PartitionOffsets struct {
 	LogStart      int64
@@ -391,6 +482,16 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 	p.mu.Unlock()
 	if atTail {
 		p.maybeRefresh(ctx)
+	}
+	p.mu.Lock()
+	beyond := offset > p.next
+	p.mu.Unlock()
+	if beyond {
+		// The client may have read up to offset on another broker, or
+		// committed it there: out of range only if the bucket agrees.
+		if err := p.refresh(ctx); err != nil {
+			return ReadResult{}, err
+		}
 	}
 
 	p.mu.Lock()

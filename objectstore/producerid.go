@@ -16,6 +16,12 @@ type producerIDBlock struct {
 
 type producerIDDoc struct {
 	Next int64 `json:"next"`
+	// Claim makes every write's content unique. Brokers claiming the same
+	// block from the same version would otherwise write identical bytes,
+	// and a store client that retried its write and found "its" bytes at
+	// the key (objectstore/s3 does, to see through lost answers) would
+	// take the other broker's claim for its own: two brokers, one block.
+	Claim string `json:"claim,omitempty"`
 }
 
 // NextProducerID allocates a producer id that no broker sharing the bucket
@@ -37,6 +43,7 @@ func (e *Engine) NextProducerID(ctx context.Context) (int64, error) {
 		}
 		start := doc.Next
 		doc.Next += producerIDBlockSize
+		doc.Claim = randomHex(8)
 		_, err = e.writeJSON(ctx, producerIDKey, etag, doc)
 		if errors.Is(err, ErrPreconditionFailed) {
 			continue

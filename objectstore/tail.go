@@ -52,6 +52,15 @@ func (p *partition) maybeRefresh(ctx context.Context) {
 	}
 }
 
+// refresh looks for other brokers' objects now, waiting for a write in
+// progress to finish first.
+func (p *partition) refresh(ctx context.Context) error {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	_, err := p.catchUp(ctx)
+	return err
+}
+
 // catchUp adds the objects other brokers wrote after our tail: by GET
 // probes while the tail is trusted, by a LIST otherwise. p.writeMu is held.
 func (p *partition) catchUp(ctx context.Context) (grew bool, err error) {
