@@ -19,6 +19,7 @@ import (
 	"github.com/siestamq/siesta/infra"
 	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/bucketurl"
+	"github.com/siestamq/siesta/wake"
 )
 
 // drainTimeout bounds how long a stopping broker waits for in-flight
@@ -48,7 +49,7 @@ func main() {
 		os.Exit(2)
 	}
 	defer bucket.Close()
-	if err := run(ctx, cfg, bucket, logger); err != nil {
+	if err := run(ctx, cfg, infra.DetectPlatform(os.Environ()), bucket, logger); err != nil {
 		logger.Error("siesta stopped", "err", err)
 		bucket.Close()
 		os.Exit(1)
@@ -65,8 +66,9 @@ func newLogger(cfg infra.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// run serves until ctx is cancelled, then drains.
-func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logger *slog.Logger) error {
+// run serves until ctx is cancelled or, with an idle timeout, until no
+// client has been connected for that long; then it drains.
+func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket objectstore.Bucket, logger *slog.Logger) error {
 	counted := objectstore.NewCountingBucket(bucket)
 	engine := objectstore.New(counted, objectstore.Options{
 		Linger:      cfg.LingerDuration(),
@@ -74,12 +76,21 @@ func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logge
 		CacheBytes:  cfg.CacheBytes,
 		Logger:      logger,
 	})
-	ln, err := net.Listen("tcp", cfg.Listen)
+	// Under systemd (or systemd-socket-activate) the socket is inherited
+	// and outlives this process: connections made while no broker runs
+	// wait in its backlog.
+	ln, activated, err := wake.Listener(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
+	advertise := cfg.Advertise
+	if advertise == "" {
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		advertise = platform.DefaultAdvertise(port, cfg.FlyAdvertise)
+	}
+	advertise = infra.AdvertiseAddress(ln.Addr(), advertise)
 	srv, err := broker.New(broker.Config{
-		Advertise:         infra.AdvertiseAddress(ln.Addr(), cfg.Advertise),
+		Advertise:         advertise,
 		Engine:            engine,
 		NodeID:            int32(cfg.NodeID),
 		AutoCreateTopics:  cfg.AutoCreateTopics,
@@ -91,7 +102,11 @@ func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logge
 		ln.Close()
 		return err
 	}
-	logger.Info("siesta serving", "listen", ln.Addr().String(), "advertise", infra.AdvertiseAddress(ln.Addr(), cfg.Advertise), "storage", cfg.Storage)
+	attrs := []any{"listen", ln.Addr().String(), "socket_activated", activated, "advertise", advertise, "storage", cfg.Storage, "idle_timeout", cfg.IdleTimeout}
+	if platform.Name != "" {
+		attrs = append(attrs, "platform", platform.Name, "app", platform.App, "machine", platform.MachineID, "region", platform.Region)
+	}
+	logger.Info("siesta serving", attrs...)
 
 	if cfg.MetricsListen != "" {
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, logger, counted.WritePrometheus, srv.WritePrometheus)
@@ -103,12 +118,24 @@ func run(ctx context.Context, cfg infra.Config, bucket objectstore.Bucket, logge
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ctx, ln) }()
+	// idle is closed when the broker has had no connection and no request
+	// for cfg.IdleTimeout (never when it is 0).
+	idle := make(chan struct{})
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	go func() {
+		if wake.WaitIdle(idleCtx, srv, cfg.IdleTimeout, 0) == nil {
+			close(idle)
+		}
+	}()
 	select {
 	case err := <-serveErr:
 		if err != nil {
 			return err
 		}
 	case <-ctx.Done():
+	case <-idle:
+		logger.Info("idle, stopping", "idle_timeout", cfg.IdleTimeout)
 	}
 	logger.Info("draining")
 	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,8 @@ type Config struct {
 	CacheBytes        int64         `env:"SIESTA_CACHE_BYTES" envDefault:"67108864"`
 	LogFormat         string        `env:"SIESTA_LOG_FORMAT" envDefault:"text"`
 	LogLevel          string        `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
+	IdleTimeout       time.Duration `env:"SIESTA_IDLE_TIMEOUT" envDefault:"0s"`
+	FlyAdvertise      string        `env:"SIESTA_FLY_ADVERTISE" envDefault:"public"`
 }
 
 // ErrHelp is returned by Load when the user asked for --help.
@@ -75,6 +78,8 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	fs.Int64Var(&cfg.CacheBytes, "cache-bytes", cfg.CacheBytes, "bound on the in-memory cache of stored batches")
 	fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log format: text or json")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "exit 0 after this long with no client connected (0: never)")
+	fs.StringVar(&cfg.FlyAdvertise, "fly-advertise", cfg.FlyAdvertise, "on Fly.io without --advertise, the address clients are told: public (APP.fly.dev), flycast (APP.flycast) or internal (APP.internal)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage()
@@ -163,6 +168,12 @@ func (c Config) validate() error {
 	}
 	if c.CacheBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("cache bytes %d: want at least 1 MiB", c.CacheBytes))
+	}
+	if c.IdleTimeout != 0 && c.IdleTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("idle timeout %s: want 0 (never) or at least 1s", c.IdleTimeout))
+	}
+	if !slices.Contains(AdvertiseModes, c.FlyAdvertise) {
+		errs = append(errs, fmt.Errorf("fly advertise %q: want one of %s", c.FlyAdvertise, strings.Join(AdvertiseModes, ", ")))
 	}
 	switch c.LogFormat {
 	case "text", "json":
