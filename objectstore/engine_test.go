@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/memory"
 	"github.com/siestamq/siesta/objectstore/s3"
+	"github.com/siestamq/siesta/objectstore/sqlite"
 )
 
 // bucketMakers are the backends every engine test runs against. Backends
@@ -23,6 +25,14 @@ func bucketMakers(t *testing.T) map[string]func(t *testing.T) objectstore.Bucket
 	t.Helper()
 	makers := map[string]func(t *testing.T) objectstore.Bucket{
 		"memory": func(*testing.T) objectstore.Bucket { return memory.New() },
+		"sqlite": func(t *testing.T) objectstore.Bucket {
+			b, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "siesta.db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		},
 	}
 	if miniotest.Enabled() {
 		makers["s3"] = func(t *testing.T) objectstore.Bucket {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -20,9 +21,8 @@ type segment struct {
 // truth; this is a cache of its tail and object index that is refreshed
 // whenever a conditional write shows another broker got ahead.
 type partition struct {
-	e         *Engine
-	id        partitionID
-	maxWrites int // flush attempts before giving up on a contended tail
+	e  *Engine
+	id partitionID
 
 	// writeMu serialises everything that moves the tail: loading, catching
 	// up with other brokers' objects, and writing new ones.
@@ -41,6 +41,10 @@ type partition struct {
 	refreshed    time.Time // last time the tail was compared with the bucket
 	swept        time.Time // last retention sweep started
 }
+
+// contendedAppendLimit bounds how long a flush keeps losing the race for
+// the tail to other brokers before failing its appends (retriably).
+const contendedAppendLimit = 10 * time.Second
 
 // pendingAppend is one produce request's batch waiting to be written.
 type pendingAppend struct {
@@ -69,7 +73,7 @@ func (e *Engine) partition(t Topic, p int32) (*partition, error) {
 	defer e.mu.Unlock()
 	part, ok := e.partitions[id]
 	if !ok {
-		part = &partition{e: e, id: id, maxWrites: 20, producers: make(producerTable)}
+		part = &partition{e: e, id: id, producers: make(producerTable)}
 		e.partitions[id] = part
 	}
 	return part, nil
@@ -245,6 +249,7 @@ func (e *Engine) Append(ctx context.Context, t Topic, partition int32, batch []b
 // flush writes items as one object at the tail, retrying at the new tail
 // when another broker wrote there first.
 func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
+	started := time.Now()
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	finish := func(err error) {
@@ -274,9 +279,15 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		if attempt == p.maxWrites {
-			finish(fmt.Errorf("append: gave up after %d contended writes", attempt))
+		if attempt > 0 && time.Since(started) > contendedAppendLimit {
+			finish(fmt.Errorf("append: gave up after %d writes lost to other brokers in %s", attempt, contendedAppendLimit))
 			return
+		}
+		if attempt >= 2 {
+			// A broker that keeps winning (its queue refills while we
+			// read its object) would otherwise starve us: step back a
+			// little, more each time, so the race evens out.
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
 		}
 		p.mu.Lock()
 		base := p.next
