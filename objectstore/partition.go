@@ -278,6 +278,7 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		finish(err)
 		return
 	}
+	lookedForGap := false
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && time.Since(started) > contendedAppendLimit {
 			finish(fmt.Errorf("append: gave up after %d writes lost to other brokers in %s", attempt, contendedAppendLimit))
@@ -303,12 +304,14 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		offset := base
 		var written []*pendingAppend
 		var batches [][]byte
+		gap := false
 		for _, it := range items {
 			it.err = nil
 			dupOffset, dup, err := tentative.check(it.header)
 			switch {
 			case err != nil:
 				it.err = err
+				gap = gap || errors.Is(err, ErrOutOfOrderSequence)
 				continue
 			case dup:
 				it.result = AppendResult{BaseOffset: dupOffset, LogStartOffset: logStart, Duplicate: true}
@@ -321,6 +324,21 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			it.result = AppendResult{BaseOffset: offset, LogStartOffset: logStart}
 			offset += int64(it.header.NumRecords)
 			written = append(written, it)
+		}
+		if gap && !lookedForGap {
+			// A sequence gap may be a batch that did land although its
+			// answer was lost (ours, or another broker's): look at the
+			// tail before refusing. Refusing wrongly makes the producer
+			// bump its epoch and send the batch again as new data.
+			lookedForGap = true
+			grew, err := p.catchUp(ctx)
+			if err != nil {
+				finish(err)
+				return
+			}
+			if grew {
+				continue
+			}
 		}
 		if len(written) == 0 {
 			finish(nil)
