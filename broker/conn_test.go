@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"net"
 	"testing"
@@ -110,12 +113,37 @@ func TestUnsupportedVersionsGetAnErrorResponse(t *testing.T) {
 			t.Fatalf("error %d with %d keys, want UNSUPPORTED_VERSION with the key list", resp.ErrorCode, len(resp.ApiKeys))
 		}
 	})
-	t.Run("Produce v2 (magic 0/1 era)", func(t *testing.T) {
+	// Requests older than the oldest versions siesta serves (the magic 0/1
+	// era) carry no top-level error code: every partition must say
+	// UNSUPPORTED_VERSION, never an empty answer that reads as success.
+	t.Run("Produce v2", func(t *testing.T) {
 		req := kmsg.NewPtrProduceRequest()
 		req.SetVersion(2)
-		req.Acks = 1
-		if _, err := roundTrip(t, b.addr, rawRequest(req, 2)); err != nil {
-			t.Fatalf("connection dropped: %v", err)
+		req.Acks, req.TimeoutMillis = 1, 1000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "old", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: legacyMessageSet(1)}}}}
+		resp := oldRequest(t, b.addr, req).(*kmsg.ProduceResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.UnsupportedVersion.Code {
+			t.Fatalf("response %+v, want UNSUPPORTED_VERSION for old/0", resp.Topics)
+		}
+	})
+	t.Run("Fetch v3", func(t *testing.T) {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(3)
+		req.ReplicaID, req.MaxBytes = -1, 1<<20
+		req.Topics = []kmsg.FetchRequestTopic{{Topic: "old", Partitions: []kmsg.FetchRequestTopicPartition{{Partition: 0, PartitionMaxBytes: 1 << 20}}}}
+		resp := oldRequest(t, b.addr, req).(*kmsg.FetchResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.UnsupportedVersion.Code {
+			t.Fatalf("response %+v, want UNSUPPORTED_VERSION for old/0", resp.Topics)
+		}
+	})
+	t.Run("ListOffsets v0", func(t *testing.T) {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(0)
+		req.ReplicaID = -1
+		req.Topics = []kmsg.ListOffsetsRequestTopic{{Topic: "old", Partitions: []kmsg.ListOffsetsRequestTopicPartition{{Partition: 0, Timestamp: -1, MaxNumOffsets: 1}}}}
+		resp := oldRequest(t, b.addr, req).(*kmsg.ListOffsetsResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.UnsupportedVersion.Code {
+			t.Fatalf("response %+v, want UNSUPPORTED_VERSION for old/0", resp.Topics)
 		}
 	})
 	t.Run("an API siesta does not serve", func(t *testing.T) {
@@ -133,4 +161,78 @@ func TestUnsupportedVersionsGetAnErrorResponse(t *testing.T) {
 			t.Fatalf("error %d, want UNSUPPORTED_VERSION", resp.ErrorCode)
 		}
 	})
+}
+
+// oldRequest sends req, which siesta does not serve at its version, and
+// decodes the answer, which must come instead of a dropped connection.
+func oldRequest(t *testing.T, addr string, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	body, err := roundTrip(t, addr, rawRequest(req, 9))
+	if err != nil {
+		t.Fatalf("%s v%d: connection dropped: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	resp := req.ResponseKind()
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("%s v%d: decode response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return resp
+}
+
+// legacyMessageSet is one valid pre-0.11 message (magic 0 or 1) holding
+// "old", as Kafka clients before 0.11 sent it.
+func legacyMessageSet(magic byte) []byte {
+	msg := []byte{magic, 0} // magic, attributes
+	if magic == 1 {
+		msg = binary.BigEndian.AppendUint64(msg, uint64(time.Now().UnixMilli()))
+	}
+	msg = binary.BigEndian.AppendUint32(msg, 0xffffffff) // null key
+	msg = binary.BigEndian.AppendUint32(msg, 3)
+	msg = append(msg, "old"...)
+	set := binary.BigEndian.AppendUint64(nil, 0) // offset
+	set = binary.BigEndian.AppendUint32(set, uint32(4+len(msg)))
+	set = binary.BigEndian.AppendUint32(set, crc32.ChecksumIEEE(msg))
+	return append(set, msg...)
+}
+
+// TestOldMessageFormatsAreRefused sends magic 0 and 1 message sets in
+// Produce versions siesta serves: each partition gets
+// UNSUPPORTED_FOR_MESSAGE_FORMAT and nothing is stored.
+func TestOldMessageFormatsAreRefused(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	for _, magic := range []byte{0, 1} {
+		for _, version := range []int16{supportedAPIs[0].min, supportedAPIs[0].max} {
+			t.Run(fmt.Sprintf("magic %d in Produce v%d", magic, version), func(t *testing.T) {
+				topic := fmt.Sprintf("magic-%d-v%d", magic, version)
+				req := kmsg.NewPtrProduceRequest()
+				req.SetVersion(version)
+				req.Acks, req.TimeoutMillis = -1, 5000
+				req.Topics = []kmsg.ProduceRequestTopic{{Topic: topic, Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: legacyMessageSet(magic)}}}}
+				body, err := roundTrip(t, b.addr, rawRequest(req, 10))
+				if err != nil {
+					t.Fatalf("connection dropped: %v", err)
+				}
+				resp := req.ResponseKind().(*kmsg.ProduceResponse)
+				if resp.IsFlexible() {
+					body = body[1:] // the response header's tagged fields
+				}
+				if err := resp.ReadFrom(body); err != nil {
+					t.Fatal(err)
+				}
+				if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+					t.Fatalf("response %+v, want one partition", resp.Topics)
+				}
+				if p := resp.Topics[0].Partitions[0]; p.ErrorCode != kerr.UnsupportedForMessageFormat.Code {
+					t.Fatalf("error %d (%v), want UNSUPPORTED_FOR_MESSAGE_FORMAT", p.ErrorCode, kerr.ErrorForCode(p.ErrorCode))
+				}
+				tp, err := b.engine.Topic(context.Background(), topic)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if o, err := b.engine.Offsets(context.Background(), tp, 0); err != nil || o.HighWatermark != 0 {
+					t.Fatalf("high watermark %d, %v after a refused batch; want 0", o.HighWatermark, err)
+				}
+			})
+		}
+	}
 }

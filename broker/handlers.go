@@ -116,11 +116,50 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 // that API's own response, its top-level error code set to
 // UNSUPPORTED_VERSION where the response has one, so the client gets an
 // error it can act on instead of a dropped connection.
+//
+// Produce, Fetch and ListOffsets below siesta's minimums (the magic 0/1 era)
+// have no top-level error code, so each partition of the request gets
+// UNSUPPORTED_VERSION instead of an empty answer that reads as success.
+// Produce with acks=0 gets no answer, as always.
 func unsupportedResponse(req kmsg.Request) kmsg.Response {
 	resp := req.ResponseKind()
+	code := kerr.UnsupportedVersion.Code
+	switch r := req.(type) {
+	case *kmsg.ProduceRequest:
+		return produceError(r, resp.(*kmsg.ProduceResponse), code)
+	case *kmsg.FetchRequest:
+		fr := resp.(*kmsg.FetchResponse)
+		fr.ErrorCode = code
+		for _, rt := range r.Topics {
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewFetchResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			fr.Topics = append(fr.Topics, st)
+		}
+		return fr
+	case *kmsg.ListOffsetsRequest:
+		lr := resp.(*kmsg.ListOffsetsResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, code
+				sp.Timestamp, sp.Offset = -1, -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+			lr.Topics = append(lr.Topics, st)
+		}
+		return lr
+	}
 	v := reflect.ValueOf(resp).Elem()
 	if f := v.FieldByName("ErrorCode"); f.IsValid() && f.Kind() == reflect.Int16 && f.CanSet() {
-		f.SetInt(int64(kerr.UnsupportedVersion.Code))
+		f.SetInt(int64(code))
 	}
 	return resp
 }

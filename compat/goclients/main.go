@@ -1,0 +1,74 @@
+// Command goclients drives siesta with the pure-Go Kafka clients (franz-go,
+// IBM/sarama at several protocol versions, segmentio/kafka-go) and prints
+// one line per client and feature:
+//
+//	RESULT <client> <feature> pass|fail|n/a <detail>
+//
+// scripts/compat runs it next to the other languages' drivers and turns the
+// lines into docs/compatibility.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/IBM/sarama"
+)
+
+func main() {
+	addr := flag.String("broker", "127.0.0.1:9092", "siesta's address")
+	only := flag.String("clients", "", "comma-separated client names to run (default all)")
+	flag.Parse()
+	log.SetOutput(io.Discard) // sarama and kafka-go log through the standard logger
+	sarama.Logger = log.New(io.Discard, "", 0)
+
+	clients := []client{
+		franz{*addr},
+		saramaClient{*addr, sarama.V2_1_0_0},
+		saramaClient{*addr, sarama.V2_8_0_0},
+		saramaClient{*addr, sarama.V3_6_0_0},
+		kafkaGo{*addr},
+	}
+	for _, newClient := range extraClients {
+		clients = append(clients, newClient(*addr))
+	}
+	versions := moduleVersions()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		if *only != "" && !strings.Contains(","+*only+",", ","+c.name()+",") {
+			continue
+		}
+		mod := map[string]string{"franz-go": "github.com/twmb/franz-go", "kafka-go": "github.com/segmentio/kafka-go"}[c.name()]
+		if strings.HasPrefix(c.name(), "sarama") {
+			mod = "github.com/IBM/sarama"
+		}
+		version := mod + " " + versions[mod]
+		if v, ok := c.(interface{ version() string }); ok {
+			version = "github.com/confluentinc/confluent-kafka-go/v2 " + versions["github.com/confluentinc/confluent-kafka-go/v2"] + ", " + v.version()
+		}
+		fmt.Printf("VERSION %s %s\n", c.name(), version)
+		wg.Go(func() { runSuite(context.Background(), c) })
+	}
+	wg.Wait()
+}
+
+// extraClients are the clients that need cgo, registered by their files
+// when cgo is on.
+var extraClients []func(addr string) client
+
+// moduleVersions maps module paths to the versions built in.
+func moduleVersions() map[string]string {
+	out := map[string]string{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			out[d.Path] = d.Version
+		}
+	}
+	return out
+}

@@ -1,0 +1,166 @@
+"""The compatibility suite in Python: the same features, in the same steps,
+as compat/goclients/suite.go, run against one client object. Each feature
+prints one line:
+
+    RESULT <client> <feature> pass|fail|n/a <detail>
+"""
+
+import time
+import traceback
+
+
+class NotInClient(Exception):
+    """A feature the client library itself lacks: the cell says n/a."""
+
+
+class Record:
+    def __init__(self, key, value, headers=None, ts=None):
+        self.key, self.value, self.headers, self.ts = key, value, headers or [], ts
+
+    def __repr__(self):
+        return f"Record({self.key!r}, {self.value[:20]!r}, {self.headers!r}, {self.ts!r})"
+
+
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+BASE_TS = 1700000000000
+
+
+def values(prefix, n):
+    return [Record(f"k{i}", f"{prefix}-{i} " + "siesta " * 10) for i in range(n)]
+
+
+def same_values(got, want):
+    if len(got) != len(want):
+        raise AssertionError(f"read {len(got)} records, want {len(want)}")
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g.value != w.value:
+            raise AssertionError(f"record {i} is {g.value[:20]!r}, want {w.value[:20]!r}")
+
+
+def wait_for(cond, timeout=30):
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def report(client, feature, status, detail):
+    print(f"RESULT {client.name} {feature} {status} {' '.join(str(detail).split())}", flush=True)
+
+
+def run_suite(c):
+    prefix = "compat-" + c.name
+
+    def run(feature, fn):
+        start = time.time()
+        try:
+            detail = fn(f"{prefix}-{feature}")
+            report(c, feature, "pass", f"{detail} ({time.time() - start:.1f}s)")
+        except NotInClient as e:
+            report(c, feature, "n/a", e)
+        except Exception as e:  # a cell records any failure, whatever it is
+            traceback.print_exc()
+            report(c, feature, "fail", f"{type(e).__name__}: {e} ({time.time() - start:.1f}s)")
+
+    def create_topic(topic):
+        c.create_topic(topic, 3)
+        n = c.partitions(topic)
+        if n != 3:
+            raise AssertionError(f"metadata after create: {n} partitions, want 3")
+        return "3 partitions"
+
+    def produce_and_read(topic, codec, idempotent, n):
+        if codec not in c.codecs:
+            raise NotInClient(c.codecs_note)
+        c.create_topic(topic, 1)
+        want = values(codec, n)
+        c.produce(topic, codec, idempotent, want)
+        same_values(c.consume(topic, n), want)
+        return f"{n} records read back in order"
+
+    def keys_headers_timestamps(topic):
+        want = [Record(f"key-{i}", f"value-{i}", [("h1", str(i)), ("h2", "two")], BASE_TS + i * 1000) for i in range(3)]
+        c.create_topic(topic, 1)
+        c.produce(topic, "none", False, want)
+        got = c.consume(topic, len(want))
+        for i, (g, w) in enumerate(zip(got, want)):
+            if (g.key, g.value, g.headers, g.ts) != (w.key, w.value, w.headers, w.ts):
+                raise AssertionError(f"record {i}: {g!r}, want {w!r}")
+        return "key, 2 headers and a set timestamp read back"
+
+    def group_rebalance(topic):
+        c.create_topic(topic, 4)
+        a = c.join(topic, topic)
+        b = None
+        try:
+            if not wait_for(lambda: len(a.assigned()) == 4):
+                raise AssertionError(f"first member alone: assigned {a.assigned()}, want all 4")
+            b = c.join(topic, topic)
+
+            def split():
+                pa, pb = a.assigned(), b.assigned()
+                return pa and pb and sorted(pa + pb) == [0, 1, 2, 3]
+
+            if not wait_for(split):
+                raise AssertionError(f"after the second joined: assigned {a.assigned()} and {b.assigned()}")
+            return f"rebalanced to {a.assigned()} + {b.assigned()}"
+        finally:
+            a.close()
+            if b:
+                b.close()
+
+    def commit_resume(topic):
+        first, second = values("first", 10), values("second", 5)
+        c.create_topic(topic, 1)
+        c.produce(topic, "none", False, first)
+        same_values(c.consume_group(topic, topic, len(first)), first)
+        c.produce(topic, "none", False, second)
+        try:
+            same_values(c.consume_group(topic, topic, len(second)), second)
+        except AssertionError as e:
+            raise AssertionError(f"second member did not resume at the commit: {e}")
+        return "resumed at the committed offset 10"
+
+    def list_offsets(topic):
+        recs = values("ts", 10)
+        for i, r in enumerate(recs):
+            r.ts = BASE_TS + i * 1000
+        c.create_topic(topic, 1)
+        c.produce(topic, "none", False, recs)
+        got = c.list_offsets(topic, BASE_TS + 5000)
+        if got != (0, 10, 5):
+            raise AssertionError(f"earliest, latest, by timestamp {got}; want (0, 10, 5)")
+        return "earliest, latest and by timestamp"
+
+    def idempotent(topic):
+        if not c.idempotent:
+            raise NotInClient(c.idempotent_note)
+        return produce_and_read(topic, "none", True, 20)
+
+    def delete_topic(_):
+        topic = prefix + "-create_topic"
+        c.delete_topic(topic)
+
+        def gone():
+            try:
+                c.partitions(topic)
+                return False
+            except Exception:
+                return True
+
+        if not wait_for(gone, 10):
+            raise AssertionError("topic still in metadata after delete")
+        return "gone from metadata"
+
+    run("create_topic", create_topic)
+    for codec in CODECS:
+        run("produce_" + codec, lambda t, codec=codec: produce_and_read(t, codec, False, 20))
+    run("consume_beginning", lambda t: produce_and_read(t, "none", False, 50))
+    run("keys_headers_timestamps", keys_headers_timestamps)
+    run("group_rebalance", group_rebalance)
+    run("commit_resume", commit_resume)
+    run("list_offsets", list_offsets)
+    run("idempotent", idempotent)
+    run("delete_topic", delete_topic)
