@@ -28,13 +28,13 @@ var value = func() []byte {
 // uses on every target: franz-go's defaults (acks=all, idempotent, 10ms
 // linger, 1 MB batches, 5 requests in flight) except that records go to
 // the partition the caller sets and batches are not compressed, so that the
-// broker, not snappy, is what is measured.
-func NewProducer(addr string) (*kgo.Client, error) {
-	return kgo.NewClient(
+// broker, not snappy, is what is measured. opts add to these.
+func NewProducer(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
-	)
+	}, opts...)...)
 }
 
 // NewConsumer returns a client that reads every partition of topic from the

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/siestamq/siesta/objectstore"
 )
 
 // Topics every line uses: throughput, latency and warm-up records go to
@@ -31,14 +33,43 @@ type Line struct {
 	Produce    Throughput
 	Consume    Throughput
 	P50, P99   time.Duration
+	// Storage requests siesta made during the produce and the consume
+	// measurement (zero for kfake).
+	ProduceRequests, ConsumeRequests objectstore.RequestCounts
+}
+
+// RequestsPerMB is storage requests per MB (10^6 bytes) of record values
+// moved.
+func RequestsPerMB(c objectstore.RequestCounts, t Throughput) float64 {
+	return float64(c.Total()) / (float64(t.Bytes) / 1e6)
+}
+
+// since returns the requests made after before was taken.
+func since(counts func() objectstore.RequestCounts, before objectstore.RequestCounts) objectstore.RequestCounts {
+	if counts == nil {
+		return objectstore.RequestCounts{}
+	}
+	now := counts()
+	for k := range now.Requests {
+		now.Requests[k] -= before.Requests[k]
+		now.Failures[k] -= before.Failures[k]
+	}
+	return now
+}
+
+func snapshot(counts func() objectstore.RequestCounts) objectstore.RequestCounts {
+	if counts == nil {
+		return objectstore.RequestCounts{}
+	}
+	return counts()
 }
 
 // RunLine starts a fresh target, warms it and the clients up, and measures
 // produce throughput, consume throughput (reading back what was produced)
 // and produce latency.
-func RunLine(ctx context.Context, target string, partitions int32, cfg Config) (Line, error) {
+func RunLine(ctx context.Context, env Env, target string, partitions int32, cfg Config) (Line, error) {
 	line := Line{Target: target, Partitions: partitions}
-	t, err := Start(ctx, target, partitions, TopicThroughput, TopicLatency, TopicWarmup)
+	t, err := StartIn(ctx, env, target, partitions, TopicThroughput, TopicLatency, TopicWarmup)
 	if err != nil {
 		return line, err
 	}
@@ -54,16 +85,20 @@ func RunLine(ctx context.Context, target string, partitions int32, cfg Config) (
 	}
 
 	runtime.GC()
+	before := snapshot(t.Counts)
 	if line.Produce, err = Produce(ctx, producer, TopicThroughput, partitions, cfg.Records); err != nil {
 		return line, fmt.Errorf("%s: %w", target, err)
 	}
+	line.ProduceRequests = since(t.Counts, before)
 
 	consumer, err := NewConsumer(t.Addr, TopicThroughput, partitions)
 	if err != nil {
 		return line, err
 	}
 	runtime.GC()
+	before = snapshot(t.Counts)
 	line.Consume, err = Consume(ctx, consumer, cfg.Records)
+	line.ConsumeRequests = since(t.Counts, before)
 	// Closed before the latency runs, so that no long poll is woken by them.
 	consumer.Close()
 	if err != nil {

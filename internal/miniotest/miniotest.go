@@ -12,6 +12,9 @@
 // ${SIESTA_CACHE:-$HOME/.cache/siesta}/bin, or else minio on $PATH. Without
 // it, Start skips the test, unless SIESTA_REQUIRE_MINIO is set (as
 // scripts/test sets it), when it fails the test instead.
+//
+// Programs that are not tests (cmd/siesta-bench) start a server of their
+// own with Launch and make buckets with CreateBucket.
 package miniotest
 
 import (
@@ -47,6 +50,7 @@ type Server struct {
 	SecretKey string
 
 	client *s3.Client
+	stop   func() // kills MinIO and removes its directory
 }
 
 // The one server of this test binary, started by the first Start. The
@@ -91,6 +95,29 @@ func Start(t testing.TB) *Server {
 }
 
 func required() bool { return os.Getenv("SIESTA_REQUIRE_MINIO") != "" }
+
+// Launch starts a MinIO server of the caller's own from bin (or, when bin
+// is empty, from where Start would find it) on a free loopback port with a
+// new temporary data directory, and waits until it is ready. The caller
+// stops it with Close; it also dies with the calling process.
+func Launch(bin string) (*Server, error) {
+	if bin == "" {
+		var err error
+		if bin, err = binary(); err != nil {
+			return nil, fmt.Errorf("%w: run scripts/minio or pass its path", err)
+		}
+	}
+	return start(bin)
+}
+
+// Close stops a server started by Launch and removes its data directory.
+// The server Start shares is never closed: it lives as long as the test
+// binary.
+func (s *Server) Close() {
+	if s.stop != nil {
+		s.stop()
+	}
+}
 
 // binary finds the MinIO server binary.
 func binary() (string, error) {
@@ -145,6 +172,11 @@ func start(bin string) (*Server, error) {
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
+	}
+	stopRun := s.stop
+	s.stop = func() {
+		stopRun()
+		os.RemoveAll(dir)
 	}
 	s.client = s3.New(s3.Options{
 		BaseEndpoint: aws.String(s.Endpoint),
@@ -206,6 +238,10 @@ func (s *Server) run(bin, dir string) error {
 	}
 
 	s.Endpoint = "http://" + addr
+	s.stop = func() {
+		cmd.Process.Kill()
+		<-exited
+	}
 	probe := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(readyWithin)
 	for {
@@ -281,16 +317,29 @@ func (s *Server) NewBucket(t testing.TB) string {
 	name = "t-" + name + "-" + hex.EncodeToString(r[:])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := s.CreateBucket(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// CreateBucket creates a bucket named name (3 to 63 characters of lower
+// case, digits and hyphens), waiting while MinIO is still initializing.
+func (s *Server) CreateBucket(ctx context.Context, name string) error {
 	for {
 		_, err := s.client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &name})
 		if err == nil {
-			return name
+			return nil
 		}
 		// MinIO can answer "not initialized yet" for a moment after its
 		// readiness check passes.
 		if !strings.Contains(err.Error(), "XMinioServerNotInitialized") || ctx.Err() != nil {
-			t.Fatalf("create bucket %s: %v", name, err)
+			return fmt.Errorf("create bucket %s: %w", name, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("create bucket %s: %w", name, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
