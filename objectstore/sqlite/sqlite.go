@@ -49,6 +49,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
@@ -111,6 +113,15 @@ type Bucket struct {
 	opts Options
 	w    *sql.DB // one connection: writes queue here
 	r    *sql.DB // a pool of read-only connections
+	c    *sql.DB // one connection for background checkpoints
+
+	// SQLite's automatic checkpoint runs inside the commit that crosses
+	// its threshold, holding up that write (and every write queued behind
+	// it) for the checkpoint's fsyncs. The writer turns it off and writes
+	// that added checkpointBytes to the WAL start one in the background.
+	walBytes      atomic.Int64
+	checkpointing atomic.Bool
+	background    sync.WaitGroup
 
 	get, rng, rngToEnd, list, listToEnd *sql.Stmt // on r
 	nextVersion, insert, update, del    *sql.Stmt // on w
@@ -148,7 +159,7 @@ func (b *Bucket) open(ctx context.Context, opts Options) error {
 	var err error
 	// The writer: BEGIN IMMEDIATE takes the write lock before the first
 	// read, so a conditional write's check and its write are one step.
-	b.w, err = sql.Open("sqlite", dsn(b.path, opts, "_txlock=immediate"))
+	b.w, err = sql.Open("sqlite", dsn(b.path, opts, "_txlock=immediate&_pragma=wal_autocheckpoint(0)"))
 	if err != nil {
 		return err
 	}
@@ -159,6 +170,12 @@ func (b *Bucket) open(ctx context.Context, opts Options) error {
 	if err := b.initSchema(ctx); err != nil {
 		return err
 	}
+
+	b.c, err = sql.Open("sqlite", dsn(b.path, opts, ""))
+	if err != nil {
+		return err
+	}
+	b.c.SetMaxOpenConns(1)
 
 	b.r, err = sql.Open("sqlite", dsn(b.path, opts, "_pragma=query_only(1)"))
 	if err != nil {
@@ -214,6 +231,15 @@ func (b *Bucket) initSchema(ctx context.Context) error {
 	}
 	if mode != "wal" {
 		return fmt.Errorf("journal_mode is %q: the filesystem does not support WAL", mode)
+	}
+	// An existing database needs no write at start (cold start: a write
+	// here costs fsyncs on every start).
+	var current int
+	if err := b.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return err
+	}
+	if current == schemaVersion {
+		return nil
 	}
 	tx, err := b.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -286,7 +312,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 
 // PutIfAbsent implements objectstore.Bucket.
 func (b *Bucket) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
-	etag, err := b.write(ctx, func(tx *sql.Tx, version, now int64) (sql.Result, error) {
+	etag, err := b.write(ctx, len(data), func(tx *sql.Tx, version, now int64) (sql.Result, error) {
 		return tx.StmtContext(ctx, b.insert).ExecContext(ctx, key, version, now, blob(data))
 	})
 	if err != nil {
@@ -304,7 +330,7 @@ func (b *Bucket) PutIfMatch(ctx context.Context, key string, data []byte, etag s
 	if err != nil { // not an etag this bucket handed out, so it cannot match
 		return "", fmt.Errorf("put %s: etag %q: %w", key, etag, objectstore.ErrPreconditionFailed)
 	}
-	newETag, err := b.write(ctx, func(tx *sql.Tx, version, now int64) (sql.Result, error) {
+	newETag, err := b.write(ctx, len(data), func(tx *sql.Tx, version, now int64) (sql.Result, error) {
 		return tx.StmtContext(ctx, b.update).ExecContext(ctx, version, now, blob(data), key, old)
 	})
 	if err != nil {
@@ -313,10 +339,10 @@ func (b *Bucket) PutIfMatch(ctx context.Context, key string, data []byte, etag s
 	return newETag, nil
 }
 
-// write runs one conditional write in its own transaction: it draws the next
-// version, runs put with it, and commits if put changed a row. A put that
-// changed nothing lost its condition: ErrPreconditionFailed.
-func (b *Bucket) write(ctx context.Context, put func(tx *sql.Tx, version, now int64) (sql.Result, error)) (string, error) {
+// write runs one conditional write of size bytes in its own transaction: it
+// draws the next version, runs put with it, and commits if put changed a
+// row. A put that changed nothing lost its condition: ErrPreconditionFailed.
+func (b *Bucket) write(ctx context.Context, size int, put func(tx *sql.Tx, version, now int64) (sql.Result, error)) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
@@ -341,7 +367,31 @@ func (b *Bucket) write(ctx context.Context, put func(tx *sql.Tx, version, now in
 	if err := tx.Commit(); err != nil {
 		return "", err
 	}
+	b.wrote(size)
 	return etag(version), nil
+}
+
+// checkpointBytes is how much a bucket writes to the WAL before it
+// checkpoints it into the database file: SQLite's own default of 1000
+// pages, about 4 MiB.
+const checkpointBytes = 4 << 20
+
+// wrote notes size bytes committed to the WAL and starts a checkpoint in
+// the background when enough have gathered. A PASSIVE checkpoint never
+// waits for writers or readers: writes go on while it copies.
+func (b *Bucket) wrote(size int) {
+	if b.walBytes.Add(int64(size)) < checkpointBytes || !b.checkpointing.CompareAndSwap(false, true) {
+		return
+	}
+	b.walBytes.Store(0)
+	b.background.Go(func() {
+		defer b.checkpointing.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		// A failed checkpoint only leaves the WAL longer; the next one,
+		// or the last connection's close, catches up.
+		_, _ = b.c.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	})
 }
 
 // List implements objectstore.Bucket.
@@ -421,8 +471,9 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 // connection is the last and checkpoints the WAL into the database file
 // with its own synchronous setting.
 func (b *Bucket) Close() error {
+	b.background.Wait()
 	var errs []error
-	for _, db := range []*sql.DB{b.r, b.w} {
+	for _, db := range []*sql.DB{b.r, b.c, b.w} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
