@@ -41,12 +41,15 @@ type ObjectInfo struct {
 // Callers never store a key that is a "directory" of another ("a" and
 // "a/b"): MinIO cannot list both, so the engine's key layout avoids it.
 type Bucket interface {
-	// Get returns the whole object, or ErrNotFound.
+	// Get returns the whole object, or ErrNotFound. The returned data may
+	// be shared with other readers (the memory bucket hands out its own
+	// copy): callers must not modify it. Puts never change data already
+	// returned.
 	Get(ctx context.Context, key string) (Object, error)
 
 	// GetRange returns length bytes of the object starting at offset,
 	// fewer if the object ends first, or ErrNotFound. A length < 0 reads
-	// to the end.
+	// to the end. As with Get, callers must not modify the result.
 	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
 
 	// PutIfAbsent creates the object only if no object exists at key

