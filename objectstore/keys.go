@@ -27,11 +27,22 @@ const (
 func topicKey(name string) string { return topicsPrefix + name }
 
 func partitionPrefix(topicID string, partition int32) string {
-	return fmt.Sprintf("%s%s/%d/", dataPrefix, topicID, partition)
+	return dataPrefix + topicID + "/" + strconv.Itoa(int(partition)) + "/"
 }
 
+// segmentKey is on every append's path, so it is built without fmt.
 func segmentKey(topicID string, partition int32, base int64) string {
-	return fmt.Sprintf("%s%020d", partitionPrefix(topicID, partition), base)
+	digits := strconv.AppendInt(make([]byte, 0, 20), base, 10)
+	key := make([]byte, 0, len(dataPrefix)+len(topicID)+32)
+	key = append(key, dataPrefix...)
+	key = append(key, topicID...)
+	key = append(key, '/')
+	key = strconv.AppendInt(key, int64(partition), 10)
+	key = append(key, '/')
+	for range 20 - len(digits) {
+		key = append(key, '0')
+	}
+	return string(append(key, digits...))
 }
 
 func logStartKey(topicID string, partition int32) string {
