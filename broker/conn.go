@@ -106,6 +106,9 @@ func (c *conn) serve(ctx context.Context) {
 // [minimum header, MaxRequestBytes] closes the connection before anything
 // of that size is allocated.
 func (c *conn) readFrame() ([]byte, error) {
+	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionMaxIdle)); err != nil {
+		return nil, err
+	}
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(c.br, sizeBuf[:]); err != nil {
 		return nil, err

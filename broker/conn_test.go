@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -234,5 +235,23 @@ func TestOldMessageFormatsAreRefused(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil, func(c *Config) { c.ConnectionMaxIdle = 100 * time.Millisecond })
+	nc, err := net.Dial("tcp", b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// The broker closes the connection: the read ends with EOF, not with
+	// our own deadline.
+	if _, err := nc.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read from an idle connection: %v, want EOF", err)
 	}
 }

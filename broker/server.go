@@ -40,6 +40,10 @@ type Config struct {
 	// MaxRequestBytes refuses larger frames before reading them.
 	// Default 100 MiB.
 	MaxRequestBytes int32
+	// ConnectionMaxIdle closes a connection that sends no request for
+	// this long, as Kafka's connections.max.idle.ms does (default 10m).
+	// A forgotten client then stops keeping a scale-to-zero broker awake.
+	ConnectionMaxIdle time.Duration
 	Logger          *slog.Logger
 }
 
@@ -83,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 100 << 20
+	}
+	if cfg.ConnectionMaxIdle <= 0 {
+		cfg.ConnectionMaxIdle = 10 * time.Minute
 	}
 	s := &Server{
 		cfg:       cfg,
