@@ -13,7 +13,9 @@ import (
 	"github.com/siestamq/siesta/internal/miniotest"
 )
 
-// sharedBinary builds siesta once for every process test in this binary.
+// sharedBinary builds siesta once for every process test in this binary,
+// exactly as it ships (Dockerfile.scratch, scripts/bench and scripts/compat
+// build it the same way, so they share one build cache entry).
 var sharedBinary struct {
 	once sync.Once
 	path string
@@ -29,7 +31,7 @@ func siestaBinary(t *testing.T) string {
 			return
 		}
 		sharedBinary.path = dir + "/siesta"
-		cmd := exec.Command("go", "build", "-o", sharedBinary.path, ".")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", sharedBinary.path, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			sharedBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
