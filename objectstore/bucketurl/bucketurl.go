@@ -22,8 +22,9 @@ import (
 //	            one SQLite file, created if missing (see objectstore/sqlite)
 //
 // Open makes no network calls: a bucket that cannot be reached fails its
-// first request, not Open. A SQLite file is opened (and created) at once,
-// so a bad path fails here.
+// first request, not Open. For SQLite, Open checks that the file's
+// directory exists; the file is opened (and created) on first use, so a
+// broker's cold start never waits for it.
 func Open(ctx context.Context, rawURL string) (objectstore.Bucket, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

@@ -17,6 +17,9 @@ import (
 // Never copy the live file with cp: the newest writes may be in the -wal
 // file, and a copy taken mid-checkpoint is torn.
 func (b *Bucket) Backup(ctx context.Context, dst string) error {
+	if err := b.ready(ctx); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	dst, err := filepath.Abs(dst)
 	if err != nil {
 		return fmt.Errorf("backup %s: %w", dst, err)

@@ -256,6 +256,9 @@ func TestProcessesRace(t *testing.T) {
 // checkIntegrity runs SQLite's own consistency check on b's file.
 func checkIntegrity(t *testing.T, b *Bucket) {
 	t.Helper()
+	if err := b.ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	rows, err := b.r.QueryContext(t.Context(), "PRAGMA integrity_check")
 	if err != nil {
 		t.Fatal(err)

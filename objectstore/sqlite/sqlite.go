@@ -123,15 +123,21 @@ type Bucket struct {
 	checkpointing atomic.Bool
 	background    sync.WaitGroup
 
+	// The database is opened on first use, not by Open: a broker's cold
+	// start (exec to first answer) never touches storage.
+	openMu sync.Mutex
+	opened atomic.Bool
+
 	get, rng, rngToEnd, list, listToEnd *sql.Stmt // on r
 	nextVersion, insert, update, del    *sql.Stmt // on w
 }
 
 var _ objectstore.Bucket = (*Bucket)(nil)
 
-// Open opens the database file at path, creating it (and its tables) if it
-// does not exist; the directory it is in must. A relative path is taken
-// from the working directory.
+// Open returns a bucket for the database file at path, which is opened, and
+// created with its tables if it does not exist, on first use; the directory
+// it is in must exist now. A relative path is taken from the working
+// directory.
 func Open(ctx context.Context, path string, opts Options) (*Bucket, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -147,12 +153,26 @@ func Open(ctx context.Context, path string, opts Options) (*Bucket, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("sqlite %s: %s is not a directory", path, filepath.Dir(path))
 	}
-	b := &Bucket{path: path, opts: opts}
-	if err := b.open(ctx, opts); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	return &Bucket{path: path, opts: opts}, nil
+}
+
+// ready opens the database the first time it is needed. A failed open is
+// tried again by the next call.
+func (b *Bucket) ready(ctx context.Context) error {
+	if b.opened.Load() {
+		return nil
 	}
-	return b, nil
+	b.openMu.Lock()
+	defer b.openMu.Unlock()
+	if b.opened.Load() {
+		return nil
+	}
+	if err := b.open(ctx, b.opts); err != nil {
+		b.closeDBs()
+		return fmt.Errorf("sqlite %s: %w", b.path, err)
+	}
+	b.opened.Store(true)
+	return nil
 }
 
 func (b *Bucket) open(ctx context.Context, opts Options) error {
@@ -269,6 +289,9 @@ func (b *Bucket) Path() string { return b.path }
 
 // Get implements objectstore.Bucket.
 func (b *Bucket) Get(ctx context.Context, key string) (objectstore.Object, error) {
+	if err := b.ready(ctx); err != nil {
+		return objectstore.Object{}, fmt.Errorf("get %s: %w", key, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return objectstore.Object{}, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -287,6 +310,9 @@ func (b *Bucket) Get(ctx context.Context, key string) (objectstore.Object, error
 // only the range is copied into Go; SQLite still reads the blob's pages up
 // to the range's end.
 func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if err := b.ready(ctx); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
@@ -346,6 +372,9 @@ func (b *Bucket) write(ctx context.Context, size int, put func(tx *sql.Tx, versi
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
+	if err := b.ready(ctx); err != nil {
+		return "", err
+	}
 	tx, err := b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
 	if err != nil {
 		return "", err
@@ -396,6 +425,9 @@ func (b *Bucket) wrote(size int) {
 
 // List implements objectstore.Bucket.
 func (b *Bucket) List(ctx context.Context, prefix, startAfter string, limit int) ([]objectstore.ObjectInfo, error) {
+	if err := b.ready(ctx); err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
@@ -456,6 +488,9 @@ func prefixEnd(prefix string) (string, bool) {
 
 // Delete implements objectstore.Bucket.
 func (b *Bucket) Delete(ctx context.Context, key string) error {
+	if err := b.ready(ctx); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
@@ -472,16 +507,25 @@ func (b *Bucket) Delete(ctx context.Context, key string) error {
 // with its own synchronous setting.
 func (b *Bucket) Close() error {
 	b.background.Wait()
-	var errs []error
-	for _, db := range []*sql.DB{b.r, b.c, b.w} {
-		if db != nil {
-			errs = append(errs, db.Close())
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	b.openMu.Lock()
+	defer b.openMu.Unlock()
+	if err := b.closeDBs(); err != nil {
 		return fmt.Errorf("sqlite %s: close: %w", b.path, err)
 	}
 	return nil
+}
+
+// closeDBs closes whatever open created. b.openMu is held.
+func (b *Bucket) closeDBs() error {
+	var errs []error
+	for _, db := range []**sql.DB{&b.r, &b.c, &b.w} {
+		if *db != nil {
+			errs = append(errs, (*db).Close())
+			*db = nil
+		}
+	}
+	b.opened.Store(false)
+	return errors.Join(errs...)
 }
 
 func etag(version int64) string { return strconv.FormatInt(version, 10) }

@@ -30,6 +30,9 @@ func openPath(t testing.TB, path string, opts Options) *Bucket {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := b.ready(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := b.Close(); err != nil {
 			t.Error(err)
@@ -243,8 +246,13 @@ func TestOpen(t *testing.T) {
 		if _, err := b.w.ExecContext(t.Context(), "PRAGMA user_version = 99"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Open(t.Context(), path, Options{}); err == nil || !strings.Contains(err.Error(), "newer") {
-			t.Errorf("Open of a newer schema: %v", err)
+		newer, err := Open(t.Context(), path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer newer.Close()
+		if _, err := newer.Get(t.Context(), "k"); err == nil || !strings.Contains(err.Error(), "newer") {
+			t.Errorf("first use of a newer schema: %v", err)
 		}
 	})
 	t.Run("synchronous", func(t *testing.T) {
