@@ -1,0 +1,220 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// contendedAppendLimit bounds how long a flush keeps losing the race for
+// the tail to other brokers before failing its appends (retriably).
+const contendedAppendLimit = 10 * time.Second
+
+// pendingAppend is one produce request's batch waiting to be written.
+type pendingAppend struct {
+	batch  []byte
+	header batchHeader
+	done   chan struct{}
+	result AppendResult
+	err    error
+}
+
+// AppendResult says where an appended batch went.
+type AppendResult struct {
+	BaseOffset     int64
+	LogStartOffset int64
+	// Duplicate is true when an idempotent producer's retry was recognised
+	// and answered with the offset its first attempt got.
+	Duplicate bool
+}
+
+// Append validates one produced record batch and appends it to the
+// partition. Appends that arrive while a write is in flight, or within the
+// linger window, are written together as one object. The batch is durable
+// in the bucket when Append returns without error.
+func (e *Engine) Append(ctx context.Context, t Topic, partition int32, batch []byte) (AppendResult, error) {
+	h, err := validateProducedBatch(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	pa := &pendingAppend{batch: batch, header: h, done: make(chan struct{})}
+
+	p.mu.Lock()
+	p.queue = append(p.queue, pa)
+	if p.flushing {
+		p.mu.Unlock()
+		select {
+		case <-pa.done:
+			return pa.result, pa.err
+		case <-ctx.Done():
+			return AppendResult{}, ctx.Err()
+		}
+	}
+	p.flushing = true
+	p.mu.Unlock()
+
+	// This append leads: it writes everything queued until the queue is
+	// empty. It works on a context detached from its own request, so that
+	// a client going away does not fail the others' writes.
+	flushCtx := context.WithoutCancel(ctx)
+	if e.opts.Linger > 0 {
+		time.Sleep(e.opts.Linger)
+	}
+	for {
+		p.mu.Lock()
+		items := p.queue
+		p.queue = nil
+		if len(items) == 0 {
+			p.flushing = false
+			p.mu.Unlock()
+			break
+		}
+		p.mu.Unlock()
+		p.flush(flushCtx, items)
+	}
+	<-pa.done
+	if pa.err == nil {
+		p.maybeSweep(t)
+	}
+	return pa.result, pa.err
+}
+
+// flush writes items as one object at the tail, retrying at the new tail
+// when another broker wrote there first.
+func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
+	started := time.Now()
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	finish := func(err error) {
+		for _, it := range items {
+			if it.err == nil && err != nil {
+				it.err = err
+			}
+			close(it.done)
+		}
+	}
+	if !p.loaded {
+		if err := p.load(ctx); err != nil {
+			finish(err)
+			return
+		}
+	}
+	if p.untrusted() {
+		// Our tail is old enough that retention could have deleted the
+		// object at it: an unconditional look at the bucket first.
+		if _, err := p.catchUp(ctx); err != nil {
+			finish(err)
+			return
+		}
+	}
+	if err := p.recall(ctx, items); err != nil {
+		finish(err)
+		return
+	}
+	lookedForGap := false
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && time.Since(started) > contendedAppendLimit {
+			finish(fmt.Errorf("append: gave up after %d writes lost to other brokers in %s", attempt, contendedAppendLimit))
+			return
+		}
+		if attempt >= 2 {
+			// A broker that keeps winning (its queue refills while we
+			// read its object) would otherwise starve us: step back a
+			// little, more each time, so the race evens out.
+			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
+		}
+		p.mu.Lock()
+		base := p.next
+		logStart := p.logStart
+		tentative := make(producerTable)
+		for _, it := range items {
+			if st, ok := p.producers[it.header.ProducerID]; ok && it.header.idempotent() {
+				tentative[it.header.ProducerID] = st
+			}
+		}
+		p.mu.Unlock()
+
+		offset := base
+		var written []*pendingAppend
+		var batches [][]byte
+		gap := false
+		for _, it := range items {
+			it.err = nil
+			dupOffset, dup, err := tentative.check(it.header)
+			switch {
+			case err != nil:
+				it.err = err
+				gap = gap || errors.Is(err, ErrOutOfOrderSequence)
+				continue
+			case dup:
+				it.result = AppendResult{BaseOffset: dupOffset, LogStartOffset: logStart, Duplicate: true}
+				continue
+			}
+			batches = append(batches, it.batch)
+			h := it.header
+			h.BaseOffset = offset
+			tentative.record(h, offset)
+			it.result = AppendResult{BaseOffset: offset, LogStartOffset: logStart}
+			offset += int64(it.header.NumRecords)
+			written = append(written, it)
+		}
+		if gap && !lookedForGap {
+			// A sequence gap may be a batch that did land although its
+			// answer was lost (ours, or another broker's): look at the
+			// tail before refusing. Refusing wrongly makes the producer
+			// bump its epoch and send the batch again as new data.
+			lookedForGap = true
+			grew, err := p.catchUp(ctx)
+			if err != nil {
+				finish(err)
+				return
+			}
+			if grew {
+				continue
+			}
+		}
+		if len(written) == 0 {
+			finish(nil)
+			return
+		}
+		// One allocation, not zeroed first; the batches' base offsets are
+		// set in the copy, so a retry starts again from the requests.
+		object := bytes.Join(batches, nil)
+		for i, pos := 0, 0; i < len(written); i++ {
+			setBaseOffset(object[pos:], written[i].result.BaseOffset)
+			pos += len(written[i].batch)
+		}
+		key := p.key(base)
+		_, err := p.e.bucket.PutIfAbsent(ctx, key, object)
+		if errors.Is(err, ErrPreconditionFailed) {
+			if _, err := p.catchUp(ctx); err != nil {
+				finish(err)
+				return
+			}
+			continue
+		}
+		if err != nil {
+			finish(fmt.Errorf("append to %s: %w", key, err))
+			return
+		}
+		p.e.cache.put(key, object)
+		p.mu.Lock()
+		for pid, st := range tentative {
+			p.producers[pid] = st
+		}
+		p.segments = append(p.segments, segment{base: base, end: offset, key: key})
+		p.next = offset
+		p.refreshed = time.Now()
+		p.mu.Unlock()
+		p.e.notifyAppended()
+		finish(nil)
+		return
+	}
+}

@@ -1,0 +1,146 @@
+package objectstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// PartitionOffsets are a partition's bounds.
+type PartitionOffsets struct {
+	LogStart      int64
+	HighWatermark int64
+}
+
+// Offsets returns the partition's log start offset and high watermark.
+func (e *Engine) Offsets(ctx context.Context, t Topic, partition int32) (PartitionOffsets, error) {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return PartitionOffsets{}, err
+	}
+	if err := p.ensureLoaded(ctx); err != nil {
+		return PartitionOffsets{}, err
+	}
+	p.maybeRefresh(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}, nil
+}
+
+// ReadResult is what a fetch of one partition returns.
+type ReadResult struct {
+	// Records holds whole stored batches; the first may start before the
+	// requested offset, as in Kafka, and clients skip the records before it.
+	// It may share memory with the engine's cache: callers must not modify
+	// it.
+	Records []byte
+	PartitionOffsets
+}
+
+// Read returns batches starting at offset, up to maxBytes (but always at
+// least one whole batch if any exists at offset, as KIP-74 requires).
+func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int64, maxBytes int) (ReadResult, error) {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return ReadResult{}, err
+	}
+	if err := p.ensureLoaded(ctx); err != nil {
+		return ReadResult{}, err
+	}
+	p.maybeSweep(t)
+	p.mu.Lock()
+	atTail := offset >= p.next
+	p.mu.Unlock()
+	if atTail {
+		p.maybeRefresh(ctx)
+	}
+	p.mu.Lock()
+	beyond := offset > p.next
+	p.mu.Unlock()
+	if beyond {
+		// The client may have read up to offset on another broker, or
+		// committed it there: out of range only if the bucket agrees.
+		if err := p.refresh(ctx); err != nil {
+			return ReadResult{}, err
+		}
+	}
+
+	p.mu.Lock()
+	res := ReadResult{PartitionOffsets: PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}}
+	if offset < p.logStart || offset > p.next {
+		p.mu.Unlock()
+		return res, fmt.Errorf("offset %d outside [%d, %d]: %w", offset, res.LogStart, res.HighWatermark, ErrOffsetOutOfRange)
+	}
+	i := sort.Search(len(p.segments), func(i int) bool { return p.segments[i].end > offset })
+	segs := append([]segment(nil), p.segments[i:]...)
+	p.mu.Unlock()
+
+	// The batches are gathered as slices of the (immutable) objects and
+	// copied once at the end, or not at all when they are one slice.
+	var parts [][]byte
+	size := 0
+	records := func() []byte {
+		switch len(parts) {
+		case 0:
+			return nil
+		case 1:
+			return parts[0]
+		}
+		return bytes.Join(parts, nil) // one allocation, not zeroed first
+	}
+	for _, seg := range segs {
+		if size > 0 && size >= maxBytes {
+			break
+		}
+		data, err := e.readObject(ctx, seg.key)
+		if errors.Is(err, ErrNotFound) {
+			// Deleted under us by DeleteRecords on some broker.
+			if size > 0 {
+				break
+			}
+			if err := p.reloadLogStart(ctx); err != nil {
+				return res, err
+			}
+			return res, fmt.Errorf("offset %d was deleted: %w", offset, ErrOffsetOutOfRange)
+		}
+		if err != nil {
+			res.Records = records()
+			return res, fmt.Errorf("read %s: %w", seg.key, err)
+		}
+		// eachBatch walks the object without gaps, so the batches taken
+		// from it are the contiguous range data[from:to].
+		full := false
+		pos, from, to := 0, -1, -1
+		err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+			start := pos
+			pos += len(raw)
+			if h.lastOffset() < offset {
+				return true
+			}
+			if size > 0 && size+len(raw) > maxBytes {
+				full = true
+				return false
+			}
+			if from < 0 {
+				from = start
+			}
+			to = pos
+			size += len(raw)
+			return true
+		})
+		if from >= 0 {
+			parts = append(parts, data[from:to])
+		}
+		if err != nil {
+			res.Records = records()
+			return res, fmt.Errorf("read %s: %w", seg.key, err)
+		}
+		if full {
+			break
+		}
+	}
+	res.Records = records()
+	return res, nil
+}

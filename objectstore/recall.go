@@ -1,0 +1,92 @@
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// recallLimit bounds how many objects recall reads, newest first, to find
+// the batches of a producer that the producer table does not know.
+const recallLimit = 1000
+
+// recall looks further back in the log for the idempotent producers of
+// items that the producer table does not know although their batches do
+// not start at sequence 0. load rebuilds producer state from the newest
+// objects only, and when several producers share a partition, a producer's
+// last batches can be older than those: without recall, its retry of a
+// batch written before a broker restart (or on another broker) would be
+// appended a second time. Each producer is looked for once per load; one
+// not found within recallLimit objects is accepted as unknown, as before.
+// p.writeMu is held.
+func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
+	p.mu.Lock()
+	var missing map[int64][]batchHeader // newest producerWindow batches found, oldest first
+	for _, it := range items {
+		h := it.header
+		if !h.idempotent() || h.BaseSequence == 0 || p.recalled[h.ProducerID] {
+			continue
+		}
+		if _, known := p.producers[h.ProducerID]; known {
+			continue
+		}
+		if missing == nil {
+			missing = make(map[int64][]batchHeader)
+		}
+		missing[h.ProducerID] = nil
+	}
+	if len(missing) == 0 {
+		p.mu.Unlock()
+		return nil
+	}
+	segs := append([]segment(nil), p.segments[max(0, len(p.segments)-recallLimit):]...)
+	p.mu.Unlock()
+
+	complete := 0 // producers with producerWindow batches found
+	for i := len(segs) - 1; i >= 0 && complete < len(missing); i-- {
+		data, err := p.e.readObject(ctx, segs[i].key)
+		if errors.Is(err, ErrNotFound) {
+			break // removed by retention or DeleteRecords: nothing older is left
+		}
+		if err != nil {
+			return fmt.Errorf("recall producers: %w", err)
+		}
+		found := make(map[int64][]batchHeader)
+		err = eachBatch(data, func(h batchHeader, _ []byte) bool {
+			if _, ok := missing[h.ProducerID]; ok && h.idempotent() {
+				found[h.ProducerID] = append(found[h.ProducerID], h)
+			}
+			return true
+		})
+		if err != nil {
+			return fmt.Errorf("recall producers: %s: %w", segs[i].key, err)
+		}
+		for pid, hs := range found {
+			had := missing[pid]
+			if len(had) >= producerWindow {
+				continue
+			}
+			all := append(hs, had...)
+			missing[pid] = all[max(0, len(all)-producerWindow):]
+			if len(had) < producerWindow && len(missing[pid]) >= producerWindow {
+				complete++
+			}
+		}
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.recalled == nil {
+		p.recalled = make(map[int64]bool)
+	}
+	for pid, hs := range missing {
+		p.recalled[pid] = true
+		if _, known := p.producers[pid]; known {
+			continue
+		}
+		for _, h := range hs {
+			p.producers.record(h, h.BaseOffset)
+		}
+	}
+	return nil
+}
