@@ -10,6 +10,8 @@ import (
 //
 // Special timestamps: -1 latest (the high watermark), -2 earliest (the log
 // start offset), -3 the record with the largest timestamp (v7, KIP-734).
+// Latest and earliest look at the bucket first, so they include what other
+// brokers appended or deleted.
 // Any other timestamp finds the first record at or after it, decoding the
 // batch (decompressing if needed) to find the exact record. v2 adds the
 // isolation level (no transactions: both levels see the same), v4 the
@@ -29,7 +31,7 @@ func (s *Server) handleListOffsets(ctx context.Context, req *kmsg.ListOffsetsReq
 			if err == nil {
 				switch rp.Timestamp {
 				case -1, -2:
-					offs, oerr := s.engine.Offsets(ctx, t, rp.Partition)
+					offs, oerr := s.engine.FreshOffsets(ctx, t, rp.Partition)
 					err = oerr
 					sp.Offset = offs.HighWatermark
 					if rp.Timestamp == -2 {

@@ -29,6 +29,29 @@ func (e *Engine) Offsets(ctx context.Context, t Topic, partition int32) (Partiti
 	return PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}, nil
 }
 
+// FreshOffsets is Offsets after looking at the bucket now (two GETs), so
+// that it includes every append and DeleteRecords another broker finished
+// before the call. ListOffsets uses it: a client asking for the end of a
+// partition on one broker must see what it just produced through another.
+func (e *Engine) FreshOffsets(ctx context.Context, t Topic, partition int32) (PartitionOffsets, error) {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return PartitionOffsets{}, err
+	}
+	if err := p.ensureLoaded(ctx); err != nil {
+		return PartitionOffsets{}, err
+	}
+	if err := p.refresh(ctx); err != nil {
+		return PartitionOffsets{}, err
+	}
+	if err := p.reloadLogStart(ctx); err != nil {
+		return PartitionOffsets{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PartitionOffsets{LogStart: p.logStart, HighWatermark: p.next}, nil
+}
+
 // ReadResult is what a fetch of one partition returns.
 type ReadResult struct {
 	// Records holds whole stored batches; the first may start before the

@@ -128,3 +128,30 @@ func TestRetention(t *testing.T) {
 		}
 	})
 }
+
+// FreshOffsets sees another broker's appends and DeleteRecords at once,
+// whatever TailRefresh says.
+func TestFreshOffsetsSeeOtherBrokers(t *testing.T) {
+	t.Parallel()
+	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
+		ctx := context.Background()
+		opts := objectstore.Options{TailRefresh: time.Hour}
+		a, b := objectstore.New(bucket, opts), objectstore.New(bucket, opts)
+		topic := mustTopic(t, a, "fresh", 1)
+		if _, err := b.Offsets(ctx, topic, 0); err != nil { // b loads the empty partition
+			t.Fatal(err)
+		}
+		for range 3 {
+			if _, err := a.Append(ctx, topic, 0, plainBatch(2).encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.DeleteRecords(ctx, topic, 0, 2); err != nil {
+			t.Fatal(err)
+		}
+		offs, err := b.FreshOffsets(ctx, topic, 0)
+		if err != nil || offs.HighWatermark != 6 || offs.LogStart != 2 {
+			t.Fatalf("FreshOffsets = %+v, %v; want log start 2, high watermark 6", offs, err)
+		}
+	})
+}
