@@ -44,7 +44,7 @@ type Config struct {
 	// this long, as Kafka's connections.max.idle.ms does (default 10m).
 	// A forgotten client then stops keeping a scale-to-zero broker awake.
 	ConnectionMaxIdle time.Duration
-	Logger          *slog.Logger
+	Logger            *slog.Logger
 }
 
 // Server is a Kafka broker serving one engine on any number of listeners.
