@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,9 +15,11 @@ import (
 //
 // Each partition's records must be one magic-2 record batch; it is checked
 // (framing, CRC, record count) and stored exactly as the producer sent it,
-// compressed or not, with only its base offset rewritten. Partitions of one
-// request are appended concurrently, and appends to one partition from
-// concurrent requests share one object (group commit). Every acks level is
+// compressed or not, with only its base offset rewritten. Every partition's
+// batch is queued on its partition before the connection reads its next
+// request, so the writes of one request, of a connection's pipelined
+// requests, and of concurrent connections to one partition share objects
+// (group commit). Every acks level is
 // durable in the bucket before the answer: acks=1 and acks=-1 behave the
 // same, and acks=0 gets no response at all.
 //
@@ -26,24 +27,26 @@ import (
 // through ApiVersions). v5 adds LogStartOffset, v8 RecordErrors and
 // ErrorMessage, v9 flexible encoding.
 
-func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) kmsg.Response {
+// startProduce queues every partition's batch on its partition, in
+// request order, and returns a function that waits for the writes and
+// builds the response (nil for acks=0). The connection reads its next
+// request while the writes are in flight.
+func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) func() kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
-		return produceError(req, resp, kerr.TransactionalIDAuthorizationFailed.Code)
+		r := produceError(req, resp, kerr.TransactionalIDAuthorizationFailed.Code)
+		return func() kmsg.Response { return r }
 	}
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		return produceError(req, resp, kerr.InvalidRequiredAcks.Code)
-	}
-	if req.TimeoutMillis > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
-		defer cancel()
+		r := produceError(req, resp, kerr.InvalidRequiredAcks.Code)
+		return func() kmsg.Response { return r }
 	}
 
-	var (
-		wg      sync.WaitGroup
-		appends []func() // one per partition, each filling its response
-	)
+	type queued struct {
+		sp      *kmsg.ProduceResponseTopicPartition
+		pending *objectstore.PendingAppend
+	}
+	var waits []queued
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {
 		st := &resp.Topics[i]
@@ -60,30 +63,34 @@ func (s *Server) handleProduce(ctx context.Context, req *kmsg.ProduceRequest) km
 				s.setProduceError(sp, topicErr)
 				continue
 			}
-			appends = append(appends, func() {
-				res, err := s.engine.Append(ctx, t, rp.Partition, rp.Records)
-				if err != nil {
-					s.setProduceError(sp, err)
-					return
-				}
-				sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
-			})
+			pending, err := s.engine.Enqueue(ctx, t, rp.Partition, rp.Records)
+			if err != nil {
+				s.setProduceError(sp, err)
+				continue
+			}
+			waits = append(waits, queued{sp, pending})
 		}
 	}
-	// The last append runs on this goroutine: a request for one partition,
-	// the common case, then costs no goroutine hand-off.
-	for i, run := range appends {
-		if i == len(appends)-1 {
-			run()
-		} else {
-			wg.Go(run)
+	return func() kmsg.Response {
+		wctx := ctx
+		if req.TimeoutMillis > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond)
+			defer cancel()
 		}
+		for _, w := range waits {
+			res, err := w.pending.Wait(wctx)
+			if err != nil {
+				s.setProduceError(w.sp, err)
+				continue
+			}
+			w.sp.BaseOffset, w.sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+		}
+		if req.Acks == 0 {
+			return nil
+		}
+		return resp
 	}
-	wg.Wait()
-	if req.Acks == 0 {
-		return nil
-	}
-	return resp
 }
 
 func (s *Server) setProduceError(sp *kmsg.ProduceResponseTopicPartition, err error) {

@@ -16,9 +16,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// conn serves one client connection. Requests are handled one at a time in
-// the order they arrive, as Kafka does, so responses need no reordering and
-// a producer's pipelined batches are appended in order.
+// conn serves one client connection. Requests are read and handled in the
+// order they arrive, and answered in that order. A Produce request's
+// batches are queued on their partitions before the next request is read,
+// so a producer's pipelined batches are appended in order; the wait for
+// their writes happens in the writer, so up to maxPipelined produce
+// requests of one connection are written together (group commit) instead
+// of one storage write after the other.
 type conn struct {
 	s   *Server
 	nc  net.Conn
@@ -30,8 +34,20 @@ type conn struct {
 	bw         *bufio.Writer
 
 	mu        sync.Mutex
-	busy      bool
+	pending   int // requests read and not yet answered
 	closeIdle bool
+}
+
+// maxPipelined bounds the requests of one connection read ahead of their
+// answers (Kafka clients keep at most 5 produce requests in flight).
+const maxPipelined = 8
+
+// reply is a request's answer in the making: ready now, or (Produce) once
+// its appends are written. A nil answer sends nothing (acks=0).
+type reply struct {
+	hdr   requestHeader
+	resp  kmsg.Response
+	later func() kmsg.Response
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -52,28 +68,54 @@ func remoteHost(addr net.Addr) string {
 	return addr.String()
 }
 
-// closeWhenIdle closes the connection now if no request is being handled,
-// or after the current response otherwise.
+// closeWhenIdle closes the connection now if no request is outstanding,
+// or after the last outstanding answer otherwise.
 func (c *conn) closeWhenIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closeIdle = true
-	if !c.busy {
+	if c.pending == 0 {
 		c.nc.Close()
 	}
 }
 
-func (c *conn) setBusy(busy bool) (closing bool) {
+// begin counts a request that was read; it reports false if the
+// connection is closing and the request must not be served.
+func (c *conn) begin() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.busy = busy
-	return c.closeIdle
+	if c.closeIdle {
+		return false
+	}
+	c.pending++
+	return true
+}
+
+// end counts an answered request, closing the connection if it was asked
+// to close once idle.
+func (c *conn) end() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending--
+	if c.closeIdle && c.pending == 0 {
+		c.nc.Close()
+	}
 }
 
 func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	replies := make(chan reply, maxPipelined)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		c.writeReplies(replies)
+	}()
+	defer func() {
+		close(replies)
+		<-written
+	}()
 	for {
 		frame, err := c.readFrame()
 		if err != nil {
@@ -82,23 +124,47 @@ func (c *conn) serve(ctx context.Context) {
 			}
 			return
 		}
-		if c.setBusy(true) {
+		if !c.begin() {
 			return
 		}
 		c.s.inflight.Add(1)
 		c.s.requests.Add(1)
-		err = c.handleFrame(ctx, frame)
-		c.s.inflight.Add(-1)
-		c.s.touch()
-		if err == nil {
-			err = c.bw.Flush()
-		}
-		if c.setBusy(false) || err != nil {
-			if err != nil {
-				c.log.Info("closing connection", "err", err)
-			}
+		r, err := c.handleFrame(ctx, frame)
+		if err != nil {
+			c.log.Info("closing connection", "err", err)
+			c.s.inflight.Add(-1)
+			c.end()
 			return
 		}
+		replies <- r
+	}
+}
+
+// writeReplies writes answers in request order, waiting for each deferred
+// one, and flushes whenever no further answer is ready. After a write
+// fails it closes the connection and only drains.
+func (c *conn) writeReplies(replies <-chan reply) {
+	var failed error
+	for r := range replies {
+		resp := r.resp
+		if r.later != nil {
+			resp = r.later()
+		}
+		if failed == nil && resp != nil {
+			failed = c.writeResponse(r.hdr, resp)
+		}
+		if failed == nil && len(replies) == 0 {
+			failed = c.bw.Flush()
+		}
+		if failed != nil {
+			c.nc.Close()
+		}
+		c.s.inflight.Add(-1)
+		c.s.touch()
+		c.end()
+	}
+	if failed != nil && !errors.Is(failed, net.ErrClosed) {
+		c.log.Info("closing connection", "err", failed)
 	}
 }
 
@@ -132,53 +198,55 @@ type requestHeader struct {
 	clientID      string
 }
 
-// handleFrame decodes one request, answers it, and queues the response.
-// An error means the connection must close: the frame is broken, or the
-// client asked for something it could not have negotiated.
-func (c *conn) handleFrame(ctx context.Context, frame []byte) error {
+// handleFrame decodes one request and answers it, or starts answering it
+// (Produce). An error means the connection must close: the frame is broken,
+// or the client asked for something it could not have negotiated.
+func (c *conn) handleFrame(ctx context.Context, frame []byte) (reply, error) {
 	r := kbin.Reader{Src: frame}
 	hdr := requestHeader{key: r.Int16(), version: r.Int16(), correlationID: r.Int32()}
 	if id := r.NullableString(); id != nil {
 		hdr.clientID = *id
 	}
 	if !r.Ok() {
-		return errors.New("truncated request header")
+		return reply{}, errors.New("truncated request header")
 	}
 	req := kmsg.RequestForKey(hdr.key)
 	if req == nil {
-		return fmt.Errorf("unknown api key %d", hdr.key)
+		return reply{}, fmt.Errorf("unknown api key %d", hdr.key)
 	}
 	if hdr.key == apiVersionsKey && hdr.version > supportedAPIs[apiVersionsKey].max {
 		// KIP-511: answer an ApiVersions newer than we serve with a v0
 		// error response listing what we support; the request's body
 		// may be in a format we cannot parse, so it is not read.
-		return c.writeResponse(hdr, c.s.unsupportedApiVersions())
+		return reply{hdr: hdr, resp: c.s.unsupportedApiVersions()}, nil
 	}
 	if hdr.version < 0 || hdr.version > req.MaxVersion() {
-		return fmt.Errorf("api key %d version %d is beyond the protocol this broker knows", hdr.key, hdr.version)
+		return reply{}, fmt.Errorf("api key %d version %d is beyond the protocol this broker knows", hdr.key, hdr.version)
 	}
 	req.SetVersion(hdr.version)
 	if req.IsFlexible() {
 		kmsg.SkipTags(&r)
 		if !r.Ok() {
-			return errors.New("truncated request header tags")
+			return reply{}, errors.New("truncated request header tags")
 		}
 	}
 	if err := req.ReadFrom(r.Src); err != nil {
-		return fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
+		return reply{}, fmt.Errorf("decode %s v%d: %w", kmsg.NameForKey(hdr.key), hdr.version, err)
 	}
 
 	start := time.Now()
-	resp := c.s.handle(ctx, c, hdr, req)
+	rep := reply{hdr: hdr}
+	if produce, ok := req.(*kmsg.ProduceRequest); ok && c.s.supports(hdr) {
+		rep.later = c.s.startProduce(ctx, produce)
+	} else {
+		rep.resp = c.s.handle(ctx, c, hdr, req)
+	}
 	// Checked first: building the attributes costs allocations on every
 	// request even when debug logs are off.
 	if c.log.Enabled(ctx, slog.LevelDebug) {
 		c.log.Debug("request", "api", kmsg.NameForKey(hdr.key), "version", hdr.version, "client", hdr.clientID, "took", time.Since(start))
 	}
-	if resp == nil {
-		return nil // acks=0 produce: no response
-	}
-	return c.writeResponse(hdr, resp)
+	return rep, nil
 }
 
 // writeResponse frames a response with its header. ApiVersions responses

@@ -40,7 +40,15 @@ func FuzzRequestFrame(f *testing.F) {
 		c := newConn(srv, server)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		if err := c.handleFrame(ctx, frame); err == nil {
+		rep, err := c.handleFrame(ctx, frame)
+		if err != nil {
+			return
+		}
+		resp := rep.resp
+		if rep.later != nil {
+			resp = rep.later()
+		}
+		if resp != nil && c.writeResponse(rep.hdr, resp) == nil {
 			_ = c.bw.Flush()
 		}
 	})

@@ -53,7 +53,7 @@ var supportedAPIs = map[int16]versionRange{
 // handle answers one decoded request. A nil response means none is sent
 // (Produce with acks=0).
 func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kmsg.Request) kmsg.Response {
-	if r, ok := supportedAPIs[hdr.key]; !ok || hdr.version < r.min || hdr.version > r.max {
+	if !s.supports(hdr) {
 		return unsupportedResponse(req)
 	}
 	if _, ok := req.(kmsg.GroupCoordinatorRequest); ok {
@@ -61,7 +61,7 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 	}
 	switch r := req.(type) {
 	case *kmsg.ProduceRequest:
-		return s.handleProduce(ctx, r)
+		return s.startProduce(ctx, r)()
 	case *kmsg.FetchRequest:
 		return s.handleFetch(ctx, r)
 	case *kmsg.ListOffsetsRequest:
@@ -110,6 +110,12 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 		return s.handleDescribeCluster(ctx, r)
 	}
 	return unsupportedResponse(req)
+}
+
+// supports reports whether siesta serves this API at this version.
+func (s *Server) supports(hdr requestHeader) bool {
+	r, ok := supportedAPIs[hdr.key]
+	return ok && hdr.version >= r.min && hdr.version <= r.max
 }
 
 // unsupportedResponse answers an API or version siesta does not serve with

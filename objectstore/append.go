@@ -32,40 +32,70 @@ type AppendResult struct {
 }
 
 // Append validates one produced record batch and appends it to the
-// partition. Appends that arrive while a write is in flight, or within the
-// linger window, are written together as one object. The batch is durable
-// in the bucket when Append returns without error.
+// partition: Enqueue, then Wait. The batch is durable in the bucket when
+// Append returns without error.
 func (e *Engine) Append(ctx context.Context, t Topic, partition int32, batch []byte) (AppendResult, error) {
-	h, err := validateProducedBatch(batch)
+	pending, err := e.Enqueue(ctx, t, partition, batch)
 	if err != nil {
 		return AppendResult{}, err
+	}
+	return pending.Wait(ctx)
+}
+
+// PendingAppend is a batch queued on its partition and being written.
+type PendingAppend struct {
+	pa *pendingAppend
+	p  *partition
+	t  Topic
+}
+
+// Enqueue validates one produced record batch and queues it on the
+// partition, behind every batch queued before it, and returns at once.
+// Batches that queue while a write is in flight, or within the linger
+// window, are written together as one object. The batch must not be
+// modified until Wait returns.
+func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []byte) (*PendingAppend, error) {
+	h, err := validateProducedBatch(batch)
+	if err != nil {
+		return nil, err
 	}
 	p, err := e.partition(t, partition)
 	if err != nil {
-		return AppendResult{}, err
+		return nil, err
 	}
 	pa := &pendingAppend{batch: batch, header: h, done: make(chan struct{})}
-
 	p.mu.Lock()
 	p.queue = append(p.queue, pa)
-	if p.flushing {
-		p.mu.Unlock()
-		select {
-		case <-pa.done:
-			return pa.result, pa.err
-		case <-ctx.Done():
-			return AppendResult{}, ctx.Err()
-		}
-	}
+	lead := !p.flushing
 	p.flushing = true
 	p.mu.Unlock()
+	if lead {
+		// The writer works on a context detached from this request, so
+		// that a client going away does not fail the others' writes.
+		e.background.Go(func() { p.writeQueue(context.WithoutCancel(ctx)) })
+	}
+	return &PendingAppend{pa: pa, p: p, t: t}, nil
+}
 
-	// This append leads: it writes everything queued until the queue is
-	// empty. It works on a context detached from its own request, so that
-	// a client going away does not fail the others' writes.
-	flushCtx := context.WithoutCancel(ctx)
-	if e.opts.Linger > 0 {
-		time.Sleep(e.opts.Linger)
+// Wait returns where the batch went once it is written, or an error. If ctx
+// ends first the write may still happen.
+func (w *PendingAppend) Wait(ctx context.Context) (AppendResult, error) {
+	select {
+	case <-w.pa.done:
+	case <-ctx.Done():
+		return AppendResult{}, ctx.Err()
+	}
+	if w.pa.err == nil {
+		w.p.maybeSweep(w.t)
+	}
+	return w.pa.result, w.pa.err
+}
+
+// writeQueue writes everything queued on the partition until the queue is
+// empty. One runs per partition at a time (p.flushing).
+func (p *partition) writeQueue(ctx context.Context) {
+	if p.e.opts.Linger > 0 {
+		time.Sleep(p.e.opts.Linger)
 	}
 	for {
 		p.mu.Lock()
@@ -74,16 +104,11 @@ func (e *Engine) Append(ctx context.Context, t Topic, partition int32, batch []b
 		if len(items) == 0 {
 			p.flushing = false
 			p.mu.Unlock()
-			break
+			return
 		}
 		p.mu.Unlock()
-		p.flush(flushCtx, items)
+		p.flush(ctx, items)
 	}
-	<-pa.done
-	if pa.err == nil {
-		p.maybeSweep(t)
-	}
-	return pa.result, pa.err
 }
 
 // flush writes items as one object at the tail, retrying at the new tail
