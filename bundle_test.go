@@ -243,23 +243,7 @@ func TestScratchRoot(t *testing.T) {
 	cmd := inRoot(t, root, "/siesta")
 	t.Logf("running %v with storage %s", cmd.Args, storage)
 	cmd.Env = env
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("siesta's log:\n%s", stderr.String())
-		}
-	}()
+	proc := startProcess(t, cmd)
 	waitForPort(t, addr)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -287,15 +271,13 @@ func TestScratchRoot(t *testing.T) {
 	}
 	cl.Close()
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err = <-exited
-	stopped = true
-	if err != nil {
+	if err := proc.wait(); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
-	if !strings.Contains(stderr.String(), `"msg":"stopped"`) {
+	if !strings.Contains(proc.stderr.String(), `"msg":"stopped"`) {
 		t.Errorf("no 'stopped' log line")
 	}
 }

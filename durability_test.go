@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -131,21 +132,13 @@ func (l *ackLog) failedCount() int {
 func (l *ackLog) failures() map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := make(map[string]int, len(l.failed))
-	for k, v := range l.failed {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(l.failed)
 }
 
 func (l *ackLog) snapshot() map[string]ackedRecord {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := make(map[string]ackedRecord, len(l.acked))
-	for k, v := range l.acked {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(l.acked)
 }
 
 // createTopicVia creates topic through the first broker that answers.
@@ -224,9 +217,8 @@ func verifyAckedLog(t *testing.T, seeds []string, topic string, partitions int32
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// A broker learns of the other's appends within its tail refresh
-	// interval (1 s), so its high watermark may lag until then.
-	time.Sleep(1500 * time.Millisecond)
+	// ListOffsets looks at the bucket first, so every broker must report
+	// the same high watermarks at once.
 	hwm := make(map[int32]int64)
 	offsets := make(map[int32]kgo.Offset)
 	for _, seed := range seeds {
@@ -349,7 +341,7 @@ func listEndOffsets(ctx context.Context, t *testing.T, broker, topic string) map
 // contiguous, each object starts where the previous one ended, and the last
 // one ends at the high watermark. This catches overlapping objects that a
 // client's fetch would hide by skipping offsets it already has.
-func verifyStoredObjects(t *testing.T, storage s3Storage, topic string, hwm map[int32]int64) {
+func verifyStoredObjects(t *testing.T, storage brokerStorage, topic string, hwm map[int32]int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -436,7 +428,7 @@ func objectBatchesEnd(data []byte, base int64) (int64, error) {
 
 // openStorageBucket opens storage's bucket in this process, for checks that must
 // not go through a broker.
-func openStorageBucket(t *testing.T, storage s3Storage) objectstore.Bucket {
+func openStorageBucket(t *testing.T, storage brokerStorage) objectstore.Bucket {
 	t.Helper()
 	opts, err := objs3.ParseURL(storage.URL)
 	if err != nil {

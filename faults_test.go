@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -223,8 +224,8 @@ func TestFaultyStorage(t *testing.T) {
 	bucket := srv.NewBucket(t)
 	proxy := startFaultProxy(t, srv.Endpoint)
 	env := []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey}
-	faulty := s3Storage{URL: fmt.Sprintf("s3://%s/siesta?endpoint=%s&region=%s&path_style=true", bucket, proxy.URL, srv.Region), Env: env}
-	clean := s3Storage{URL: fmt.Sprintf("s3://%s/siesta?endpoint=%s&region=%s&path_style=true", bucket, srv.Endpoint, srv.Region), Env: env}
+	faulty := brokerStorage{URL: fmt.Sprintf("s3://%s/siesta?endpoint=%s&region=%s&path_style=true", bucket, proxy.URL, srv.Region), Env: env}
+	clean := brokerStorage{URL: fmt.Sprintf("s3://%s/siesta?endpoint=%s&region=%s&path_style=true", bucket, srv.Endpoint, srv.Region), Env: env}
 
 	brokers := []*brokerProcess{
 		startBrokerProcess(t, faulty, "--node-id", "1"),
@@ -334,11 +335,7 @@ func (g *groupLog) values() map[string]bool {
 func (g *groupLog) errorCounts() map[string]int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	m := make(map[string]int, len(g.errs))
-	for k, v := range g.errs {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(g.errs)
 }
 
 func (g *groupLog) nonRetriable() []string {
@@ -395,9 +392,8 @@ func consumeGroup(ctx context.Context, t *testing.T, seeds []string, group, topi
 }
 
 // waitGroupCaughtUp waits until group has committed every partition's high
-// watermark, as the more advanced of the brokers reports it (a broker's
-// high watermark may lag the other's by its tail refresh interval), and
-// returns the committed offsets.
+// watermark, as the more advanced of the brokers reports it, and returns
+// the committed offsets.
 func waitGroupCaughtUp(ctx context.Context, t *testing.T, seeds []string, group, topic string) map[int32]int64 {
 	t.Helper()
 	var admins []*kadm.Client
@@ -409,7 +405,6 @@ func waitGroupCaughtUp(ctx context.Context, t *testing.T, seeds []string, group,
 		defer cl.Close()
 		admins = append(admins, kadm.NewClient(cl))
 	}
-	time.Sleep(1500 * time.Millisecond) // every broker has looked at the tail since the last append
 	var last string
 	for {
 		ends := make(map[int32]int64)

@@ -114,17 +114,9 @@ func TestCommand(t *testing.T) {
 
 func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
-	bin := buildSiesta(t)
-	addr, metricsAddr := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "--listen", addr, "--metrics-listen", metricsAddr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	waitForPort(t, addr)
+	metricsAddr := freePort(t)
+	b := startBrokerProcess(t, brokerStorage{URL: "memory://"}, "--metrics-listen", metricsAddr)
+	addr := b.addr
 	waitForPort(t, metricsAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -157,16 +149,7 @@ func TestBackupCommand(t *testing.T) {
 	bin := buildSiesta(t)
 	dir := t.TempDir()
 	db := filepath.Join(dir, "siesta.db")
-	addr := freePort(t)
-	cmd := exec.Command(bin, "--listen", addr, "--storage", "sqlite://"+db)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	waitForPort(t, addr)
+	addr := startBrokerProcess(t, brokerStorage{URL: "sqlite://" + db}).addr
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
@@ -186,16 +169,7 @@ func TestBackupCommand(t *testing.T) {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
 	// ...serves everything to a broker started on it.
-	copyAddr := freePort(t)
-	copyCmd := exec.Command(bin, "--listen", copyAddr, "--storage", "sqlite://"+copyPath)
-	if err := copyCmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = copyCmd.Process.Signal(syscall.SIGTERM)
-		_ = copyCmd.Wait()
-	}()
-	waitForPort(t, copyAddr)
+	copyAddr := startBrokerProcess(t, brokerStorage{URL: "sqlite://" + copyPath}).addr
 	reader, err := kgo.NewClient(kgo.SeedBrokers(copyAddr), kgo.ConsumeTopics("backed-up"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)

@@ -43,18 +43,18 @@ func siestaBinary(t *testing.T) string {
 	return sharedBinary.path
 }
 
-// s3Storage is a fresh MinIO bucket as a siesta storage URL, and the
-// environment a siesta process needs to reach it.
-type s3Storage struct {
+// brokerStorage is a siesta storage URL and the environment a siesta
+// process needs to reach it.
+type brokerStorage struct {
 	URL string
 	Env []string
 }
 
-func newS3Storage(t *testing.T) s3Storage {
+func newS3Storage(t *testing.T) brokerStorage {
 	t.Helper()
 	srv := miniotest.Start(t)
 	bucket := srv.NewBucket(t)
-	return s3Storage{
+	return brokerStorage{
 		URL: fmt.Sprintf("s3://%s/siesta?endpoint=%s&region=%s&path_style=true", bucket, srv.Endpoint, srv.Region),
 		Env: []string{"AWS_ACCESS_KEY_ID=" + srv.AccessKey, "AWS_SECRET_ACCESS_KEY=" + srv.SecretKey},
 	}
@@ -69,10 +69,51 @@ type brokerProcess struct {
 	args []string
 	env  []string
 
-	mu     sync.Mutex
+	mu   sync.Mutex
+	proc *runningProcess // nil while stopped
+}
+
+// runningProcess is a started command whose exit and stderr a test watches.
+type runningProcess struct {
 	cmd    *exec.Cmd
 	stderr *syncBuffer
-	exited chan struct{}
+	exited chan struct{} // closed when the process is gone
+	err    error         // cmd.Wait's result, once exited is closed
+}
+
+// startProcess starts cmd with its stderr captured. When the test ends the
+// process is killed if it still runs, and its stderr is logged if the test
+// failed.
+func startProcess(t *testing.T, cmd *exec.Cmd) *runningProcess {
+	t.Helper()
+	p := &runningProcess{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", cmd.Path, p.stderr)
+		}
+	})
+	return p
+}
+
+// wait waits for the process to exit and returns how it ended.
+func (p *runningProcess) wait() error {
+	<-p.exited
+	return p.err
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *runningProcess) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
 }
 
 // syncBuffer is a bytes.Buffer that a process writes while a test reads.
@@ -95,7 +136,7 @@ func (b *syncBuffer) String() string {
 
 // startBrokerProcess runs siesta on storage with extra flags, and kills it
 // at the end of the test.
-func startBrokerProcess(t *testing.T, storage s3Storage, extraArgs ...string) *brokerProcess {
+func startBrokerProcess(t *testing.T, storage brokerStorage, extraArgs ...string) *brokerProcess {
 	t.Helper()
 	p := &brokerProcess{
 		t:    t,
@@ -112,18 +153,11 @@ func startBrokerProcess(t *testing.T, storage s3Storage, extraArgs ...string) *b
 // start launches the process and waits until it accepts connections.
 func (p *brokerProcess) start() {
 	p.t.Helper()
-	p.mu.Lock()
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		p.mu.Unlock()
-		p.t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	p.cmd, p.stderr, p.exited = cmd, stderr, exited
+	proc := startProcess(p.t, cmd)
+	p.mu.Lock()
+	p.proc = proc
 	p.mu.Unlock()
 	waitForPort(p.t, p.addr)
 }
@@ -132,12 +166,10 @@ func (p *brokerProcess) start() {
 func (p *brokerProcess) kill() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
-		return
+	if p.proc != nil {
+		p.proc.kill()
+		p.proc = nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-	p.cmd = nil
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -145,29 +177,28 @@ func (p *brokerProcess) stop() {
 	p.t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd == nil {
+	if p.proc == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.proc.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.exited:
+	case <-p.proc.exited:
+		if p.proc.err != nil {
+			p.t.Errorf("broker on %s: %v after SIGTERM:\n%s", p.addr, p.proc.err, p.proc.stderr)
+		}
 	case <-time.After(15 * time.Second):
 		p.t.Errorf("broker on %s did not stop after SIGTERM", p.addr)
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+		p.proc.kill()
 	}
-	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
-		p.t.Errorf("broker on %s exited %d after SIGTERM:\n%s", p.addr, code, p.stderr)
-	}
-	p.cmd = nil
+	p.proc = nil
 }
 
 // logs returns what the current process has written to stderr.
 func (p *brokerProcess) logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stderr == nil {
+	if p.proc == nil {
 		return ""
 	}
-	return p.stderr.String()
+	return p.proc.stderr.String()
 }

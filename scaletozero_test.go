@@ -39,23 +39,7 @@ func TestIdleExit(t *testing.T) {
 	cmd := exec.Command("sh", "-c", `LISTEN_PID=$$ exec "$0"`, bin)
 	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "SIESTA_IDLE_TIMEOUT="+idle.String(), "SIESTA_LISTEN=127.0.0.1:1")
 	cmd.ExtraFiles = []*os.File{f}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("siesta's log:\n%s", stderr.String())
-		}
-	}()
+	proc := startProcess(t, cmd)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -68,18 +52,16 @@ func TestIdleExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		stopped = true
-		t.Fatalf("exited (%v) while a client was connected", err)
+	case <-proc.exited:
+		t.Fatalf("exited (%v) while a client was connected", proc.err)
 	case <-time.After(3 * idle):
 	}
 	cl.Close()
 	closed := time.Now()
 	select {
-	case err := <-exited:
-		stopped = true
-		if err != nil {
-			t.Fatalf("exit when idle: %v, want status 0", err)
+	case <-proc.exited:
+		if proc.err != nil {
+			t.Fatalf("exit when idle: %v, want status 0", proc.err)
 		}
 	case <-time.After(idle + 10*time.Second):
 		t.Fatal("still running 10s after the idle timeout")
@@ -88,7 +70,7 @@ func TestIdleExit(t *testing.T) {
 		t.Errorf("exited %v after the client left, before the %v idle timeout", d, idle)
 	}
 	for _, want := range []string{"socket_activated=true", "listen=" + addr, `msg="idle, stopping"`, "msg=stopped"} {
-		if !strings.Contains(stderr.String(), want) {
+		if !strings.Contains(proc.stderr.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 // SIGKILL of the broker and are read back by the restarted one.
 func TestSQLiteSurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
-	storage := s3Storage{URL: "sqlite://" + filepath.Join(t.TempDir(), "siesta.db")}
+	storage := brokerStorage{URL: "sqlite://" + filepath.Join(t.TempDir(), "siesta.db")}
 	b := startBrokerProcess(t, storage)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
