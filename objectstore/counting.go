@@ -28,7 +28,11 @@ func (k RequestKind) String() string { return requestKindNames[k] }
 
 // CountingBucket counts the requests made through it, by kind and outcome.
 // Every broker wraps its bucket in one so that /metrics shows what the
-// broker costs.
+// broker costs. It counts bucket operations: what a backend does beneath
+// one (the S3 SDK's retries, or the HEAD the S3 bucket makes to check a
+// retried write) is not seen here, so under storage errors the store's
+// bill can be higher. No operation maps to HEAD today; the kind is kept so
+// the metric's labels match S3's request classes.
 type CountingBucket struct {
 	Bucket
 	requests [numRequestKinds]atomic.Int64
@@ -70,7 +74,7 @@ func (c *CountingBucket) Counts() RequestCounts {
 // lost conditional write), which are how siesta coordinates.
 func (c *CountingBucket) WritePrometheus(w io.Writer) error {
 	counts := c.Counts()
-	if _, err := fmt.Fprintf(w, "# HELP siesta_storage_requests_total Requests made to the storage bucket, by kind.\n# TYPE siesta_storage_requests_total counter\n"); err != nil {
+	if _, err := fmt.Fprintf(w, "# HELP siesta_storage_requests_total Storage operations, by the S3 request kind they cost (SDK retries not included).\n# TYPE siesta_storage_requests_total counter\n"); err != nil {
 		return err
 	}
 	for k := range numRequestKinds {
