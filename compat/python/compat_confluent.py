@@ -2,7 +2,6 @@
 python3-confluent-kafka. Usage: compat_confluent.py HOST:PORT"""
 
 import sys
-import threading
 
 import confluent_kafka
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -101,7 +100,8 @@ class Confluent:
                          session_timeout_ms=6000, heartbeat_interval_ms=500)
 
     def join(self, group, topic):
-        return Member(Consumer(self.group_conf(group)), topic)
+        cons = Consumer(self.group_conf(group))
+        return suite.Member(cons, topic, lambda: cons.poll(0.1))
 
     def consume_group(self, group, topic, n):
         cons = Consumer(self.group_conf(group))
@@ -111,32 +111,6 @@ class Confluent:
         finally:
             cons.close()
 
-
-class Member:
-    """A group member polling on its own thread, tracking its assignment."""
-
-    def __init__(self, cons, topic):
-        self.cons, self.parts, self.lock = cons, [], threading.Lock()
-        self.stop = threading.Event()
-        cons.subscribe([topic])
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def loop(self):
-        while not self.stop.is_set():
-            self.cons.poll(0.1)
-            parts = sorted({tp.partition for tp in self.cons.assignment()})
-            with self.lock:
-                self.parts = parts
-
-    def assigned(self):
-        with self.lock:
-            return list(self.parts)
-
-    def close(self):
-        self.stop.set()
-        self.thread.join()
-        self.cons.close()
 
 
 if __name__ == "__main__":

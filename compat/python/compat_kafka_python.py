@@ -4,7 +4,6 @@ Usage: compat_kafka_python.py HOST:PORT"""
 
 import logging
 import sys
-import threading
 import time
 
 import kafka
@@ -110,7 +109,8 @@ class KafkaPython:
                        session_timeout_ms=6000, heartbeat_interval_ms=500)
 
     def join(self, group, topic):
-        return Member(KafkaConsumer(**self.group_kw(group)), topic)
+        cons = KafkaConsumer(**self.group_kw(group))
+        return suite.Member(cons, topic, lambda: cons.poll(timeout_ms=100))
 
     def consume_group(self, group, topic, n):
         cons = KafkaConsumer(**self.group_kw(group))
@@ -120,32 +120,6 @@ class KafkaPython:
         finally:
             cons.close()
 
-
-class Member:
-    """A group member polling on its own thread, tracking its assignment."""
-
-    def __init__(self, cons, topic):
-        self.cons, self.parts, self.lock = cons, [], threading.Lock()
-        self.stop = threading.Event()
-        cons.subscribe([topic])
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def loop(self):
-        while not self.stop.is_set():
-            self.cons.poll(timeout_ms=100)
-            parts = sorted(tp.partition for tp in self.cons.assignment())
-            with self.lock:
-                self.parts = parts
-
-    def assigned(self):
-        with self.lock:
-            return list(self.parts)
-
-    def close(self):
-        self.stop.set()
-        self.thread.join()
-        self.cons.close()
 
 
 if __name__ == "__main__":

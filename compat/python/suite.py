@@ -5,6 +5,7 @@ prints one line:
     RESULT <client> <feature> pass|fail|n/a <detail>
 """
 
+import threading
 import time
 import traceback
 
@@ -164,3 +165,34 @@ def run_suite(c):
     run("list_offsets", list_offsets)
     run("idempotent", idempotent)
     run("delete_topic", delete_topic)
+
+
+class Member:
+    """A group member polling on its own thread, tracking its assignment.
+
+    poll() runs one client poll; each client library spells it differently.
+    """
+
+    def __init__(self, cons, topic, poll):
+        self.cons, self.parts, self.lock = cons, [], threading.Lock()
+        self.poll = poll
+        self.stop = threading.Event()
+        cons.subscribe([topic])
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stop.is_set():
+            self.poll()
+            parts = sorted({tp.partition for tp in self.cons.assignment()})
+            with self.lock:
+                self.parts = parts
+
+    def assigned(self):
+        with self.lock:
+            return list(self.parts)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.cons.close()
