@@ -35,24 +35,17 @@ import (
 // * v7: TopicID in the response
 func (s *Server) handleCreateTopics(ctx context.Context, req *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	count := make(map[string]int, len(req.Topics))
-	for _, rt := range req.Topics {
-		count[rt.Topic]++
-	}
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		switch n := count[rt.Topic]; {
-		case n > 1:
-			st := kmsg.NewCreateTopicsResponseTopic()
-			st.Topic = rt.Topic
-			st.ErrorCode = kerr.InvalidRequest.Code
-			st.ErrorMessage = errorMessage(fmt.Errorf("topic %s appears %d times in the request", rt.Topic, n))
-			resp.Topics = append(resp.Topics, st)
-			count[rt.Topic] = 0 // answer it once
-		case n == 1:
-			resp.Topics = append(resp.Topics, s.createTopic(ctx, rt, req.ValidateOnly))
+	topic := func(rt kmsg.CreateTopicsRequestTopic) string { return rt.Topic }
+	eachOnce(req.Topics, topic, func(rt kmsg.CreateTopicsRequestTopic, repeated error) {
+		if repeated == nil {
+			resp.Topics = append(resp.Topics, s.createTopic(ctx, &rt, req.ValidateOnly))
+			return
 		}
-	}
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.ErrorCode, st.ErrorMessage = s.errorCode(repeated), errorMessage(repeated)
+		resp.Topics = append(resp.Topics, st)
+	})
 	return resp
 }
 

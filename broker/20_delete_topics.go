@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,24 +34,16 @@ func (s *Server) handleDeleteTopics(ctx context.Context, req *kmsg.DeleteTopicsR
 		}
 	}
 	// A name or id asked for twice is refused, once, in place of both.
-	count := make(map[string]int, len(wanted))
-	for _, rt := range wanted {
-		count[deleteKey(rt)]++
-	}
-	for _, rt := range wanted {
-		key := deleteKey(rt)
-		switch n := count[key]; {
-		case n > 1:
-			st := kmsg.NewDeleteTopicsResponseTopic()
-			st.Topic, st.TopicID = rt.Topic, rt.TopicID
-			st.ErrorCode = kerr.InvalidRequest.Code
-			st.ErrorMessage = errorMessage(fmt.Errorf("topic %s appears %d times in the request", key, n))
-			resp.Topics = append(resp.Topics, st)
-			count[key] = 0
-		case n == 1:
+	eachOnce(wanted, deleteKey, func(rt kmsg.DeleteTopicsRequestTopic, repeated error) {
+		if repeated == nil {
 			resp.Topics = append(resp.Topics, s.deleteTopic(ctx, rt))
+			return
 		}
-	}
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		st.ErrorCode, st.ErrorMessage = s.errorCode(repeated), errorMessage(repeated)
+		resp.Topics = append(resp.Topics, st)
+	})
 	return resp
 }
 

@@ -27,28 +27,17 @@ import (
 // * v3: nothing new for the broker (KIP-599 throttling errors)
 func (s *Server) handleCreatePartitions(ctx context.Context, req *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	count := make(map[string]int, len(req.Topics))
-	for _, rt := range req.Topics {
-		count[rt.Topic]++
-	}
-	for _, rt := range req.Topics {
+	topic := func(rt kmsg.CreatePartitionsRequestTopic) string { return rt.Topic }
+	eachOnce(req.Topics, topic, func(rt kmsg.CreatePartitionsRequestTopic, repeated error) {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		n := count[rt.Topic]
-		if n == 0 {
-			continue // a repeated topic, answered already
-		}
-		var code int16
-		var err error
-		if n > 1 {
-			code, err = kerr.InvalidRequest.Code, fmt.Errorf("topic %s appears %d times in the request", rt.Topic, n)
-			count[rt.Topic] = 0
-		} else {
+		code, err := s.errorCode(repeated), repeated
+		if repeated == nil {
 			code, err = s.createPartitions(ctx, rt, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = code, errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
-	}
+	})
 	return resp
 }
 

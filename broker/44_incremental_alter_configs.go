@@ -34,29 +34,19 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 		typ  kmsg.ConfigResourceType
 		name string
 	}
-	count := make(map[resource]int, len(req.Resources))
-	for _, rr := range req.Resources {
-		count[resource{rr.ResourceType, rr.ResourceName}]++
+	key := func(rr kmsg.IncrementalAlterConfigsRequestResource) resource {
+		return resource{rr.ResourceType, rr.ResourceName}
 	}
-	for _, rr := range req.Resources {
-		key := resource{rr.ResourceType, rr.ResourceName}
-		n := count[key]
-		if n == 0 {
-			continue // a repeated resource, answered already
-		}
-		var code int16
-		var err error
-		if n > 1 {
-			code, err = kerr.InvalidRequest.Code, fmt.Errorf("resource %s appears %d times in the request", rr.ResourceName, n)
-			count[key] = 0
-		} else {
+	eachOnce(req.Resources, key, func(rr kmsg.IncrementalAlterConfigsRequestResource, repeated error) {
+		code, err := s.errorCode(repeated), repeated
+		if repeated == nil {
 			code, err = s.alterConfigs(ctx, rr, req.ValidateOnly)
 		}
 		r := kmsg.NewIncrementalAlterConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
 		r.ErrorCode, r.ErrorMessage = code, errorMessage(err)
 		resp.Resources = append(resp.Resources, r)
-	}
+	})
 	return resp
 }
 

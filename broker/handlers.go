@@ -200,6 +200,8 @@ func (s *Server) errorCode(err error) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	case errors.Is(err, errInvalidConfig):
 		return kerr.InvalidConfig.Code
+	case errors.Is(err, errRepeated):
+		return kerr.InvalidRequest.Code
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return kerr.RequestTimedOut.Code
 	}
