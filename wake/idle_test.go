@@ -63,6 +63,9 @@ func TestWaitIdle(t *testing.T) {
 
 	tests := []struct {
 		name string
+		// lastActive is the fake's last activity when WaitIdle starts,
+		// relative to the start; 0 means an hour before.
+		lastActive time.Duration
 		// script drives the fake after WaitIdle starts, sleeping as it goes.
 		script    func(f *fakeActivity)
 		wantAfter time.Duration
@@ -104,20 +107,25 @@ func TestWaitIdle(t *testing.T) {
 			wantAfter: 7*time.Second + time.Millisecond + timeout,
 		},
 		{
-			name: "a clock step back does not stretch the timeout",
-			script: func(f *fakeActivity) {
-				f.mu.Lock()
-				f.last = time.Now().Add(time.Hour)
-				f.mu.Unlock()
-			},
-			wantAfter: timeout,
+			// The last activity was stamped before the wall clock
+			// stepped back an hour, so it reads as in the future. It is
+			// set before the call: a script running at the start races
+			// WaitIdle's first look.
+			name:       "a clock step back does not stretch the timeout",
+			lastActive: time.Hour,
+			script:     func(*fakeActivity) {},
+			wantAfter:  timeout,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
-				f := &fakeActivity{last: time.Now().Add(-time.Hour)}
+				lastActive := tt.lastActive
+				if lastActive == 0 {
+					lastActive = -time.Hour
+				}
+				f := &fakeActivity{last: time.Now().Add(lastActive)}
 				res := waitIdleAsync(t.Context(), f, timeout, 0)
 				tt.script(f)
 				got := <-res
