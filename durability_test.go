@@ -78,6 +78,7 @@ func TestAcknowledgedRecordsSurviveSIGKILL(t *testing.T) {
 	hwm := verifyAckedLog(t, seeds, topic, partitions, acks, true)
 	verifyStoredObjects(t, storage, topic, hwm)
 	if t.Failed() {
+		t.Logf("producer-id events the clients logged:\n%s", acks.events())
 		for i, b := range brokers {
 			t.Logf("broker %d logs (current process):\n%s", i+1, b.logs())
 		}
@@ -96,6 +97,27 @@ type ackLog struct {
 	acked  map[string]ackedRecord
 	failed map[string]int // error text to count
 	n      atomic.Int64
+	log    []string // the clients' log lines about their producer ids
+}
+
+// Log is a kgo.Logger keeping the lines that say a producer id was failed
+// or reset: each one means batches were renumbered, the usual start of a
+// duplicate.
+func (l *ackLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l *ackLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	if !strings.Contains(msg, "producer") {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = append(l.log, fmt.Sprint(time.Now().Format("15:04:05.000 "), msg, keyvals))
+}
+
+func (l *ackLog) events() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.log, "\n")
 }
 
 func newAckLog() *ackLog {
@@ -183,7 +205,7 @@ func ackedProducerOpts(seeds []string, topic string) []kgo.Opt {
 // produceUnique produces unique values round-robin to every partition until
 // stop is closed, then waits for every record's outcome.
 func produceUnique(ctx context.Context, t *testing.T, stop <-chan struct{}, seeds []string, topic string, partitions int32, tag string, acks *ackLog) {
-	cl, err := kgo.NewClient(ackedProducerOpts(seeds, topic)...)
+	cl, err := kgo.NewClient(append(ackedProducerOpts(seeds, topic), kgo.WithLogger(acks))...)
 	if err != nil {
 		t.Error(err)
 		return

@@ -122,6 +122,12 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			if it.err == nil && err != nil {
 				it.err = err
 			}
+			if errors.Is(it.err, ErrOutOfOrderSequence) || errors.Is(it.err, ErrInvalidProducerEpoch) {
+				// A refused idempotent batch makes the producer bump its
+				// epoch and resend what it has as new data: rare, and
+				// worth a line when it happens.
+				p.e.log.Warn("refusing idempotent batch", "topic_id", p.id.topicID, "partition", p.id.partition, "next_offset", p.next, "err", it.err)
+			}
 			close(it.done)
 		}
 	}

@@ -68,6 +68,24 @@ func (t producerTable) check(h batchHeader) (dupOffset int64, dup bool, err erro
 	return 0, false, nil
 }
 
+// mayHaveOlder reports whether h could be the retry of a batch that the
+// table does not remember because it was rebuilt from the newest objects
+// only: h's producer is unknown and h does not start its sequence, or h is
+// older than every batch remembered of its producer while fewer than
+// producerWindow are. A producer's very first batch on a partition (an
+// unknown producer at sequence 0) is taken as new: looking back for every
+// new producer would cost a scan of the partition each time.
+func (t producerTable) mayHaveOlder(h batchHeader) bool {
+	st, ok := t[h.ProducerID]
+	if !ok {
+		return h.BaseSequence != 0
+	}
+	if h.ProducerEpoch != st.epoch || len(st.batches) == 0 || len(st.batches) >= producerWindow {
+		return false
+	}
+	return h.BaseSequence < st.batches[0].firstSeq
+}
+
 // record notes that h was appended at baseOffset.
 func (t producerTable) record(h batchHeader, baseOffset int64) {
 	if !h.idempotent() {

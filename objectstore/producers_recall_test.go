@@ -48,3 +48,49 @@ func TestRetryRecognisedAfterOtherProducersWrote(t *testing.T) {
 		}
 	})
 }
+
+// TestRetryRecognisedWhenLoadSawOnlyTheNewestBatch is the same restart
+// with the producer's last batch among the objects a loading broker reads,
+// but its earlier in-flight batches older than those. A retry of one of
+// the earlier batches must still be recognised, not refused as out of
+// order (which makes the producer renumber and resend it as new data).
+func TestRetryRecognisedWhenLoadSawOnlyTheNewestBatch(t *testing.T) {
+	t.Parallel()
+	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
+		ctx := context.Background()
+		e := newEngine(bucket)
+		topic := mustTopic(t, e, "partial", 1)
+		other := int32(0)
+		appendOthers := func(n int) {
+			for range n {
+				b := batchSpec{records: 1, producerID: 8, epoch: 0, sequence: other, timestamp: 1}
+				other++
+				if _, err := e.Append(ctx, topic, 0, b.encode()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		var batches [][]byte
+		var firsts []objectstore.AppendResult
+		for i := range 4 {
+			b := batchSpec{records: 2, producerID: 7, epoch: 0, sequence: int32(2 * i), timestamp: 1}.encode()
+			res, err := e.Append(ctx, topic, 0, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches, firsts = append(batches, b), append(firsts, res)
+			if i < 3 {
+				appendOthers(10) // so that only the last batch is among the newest objects
+			}
+		}
+		appendOthers(2)
+
+		restarted := newEngine(bucket)
+		for i, b := range batches {
+			retry, err := restarted.Append(ctx, topic, 0, b)
+			if err != nil || !retry.Duplicate || retry.BaseOffset != firsts[i].BaseOffset {
+				t.Fatalf("retry of batch %d on a fresh engine: %+v, %v; want duplicate at %d", i, retry, err, firsts[i].BaseOffset)
+			}
+		}
+	})
+}

@@ -10,24 +10,23 @@ import (
 // the batches of a producer that the producer table does not know.
 const recallLimit = 1000
 
-// recall looks further back in the log for the idempotent producers of
-// items that the producer table does not know although their batches do
-// not start at sequence 0. load rebuilds producer state from the newest
-// objects only, and when several producers share a partition, a producer's
-// last batches can be older than those: without recall, its retry of a
-// batch written before a broker restart (or on another broker) would be
-// appended a second time. Each producer is looked for once per load; one
-// not found within recallLimit objects is accepted as unknown, as before.
+// recall looks further back in the log for the batches of idempotent
+// producers that the producer table may know only in part (see
+// mayHaveOlder). load rebuilds producer state from the newest objects only,
+// and when several producers share a partition, some of a producer's last
+// batches can be older than those: without recall, its retry of a batch
+// written before a broker restart (or on another broker) would be appended
+// a second time, or refused as out of order, which makes the producer
+// renumber it and send it again as new data. Each producer is looked for
+// once per load; one not found within recallLimit objects keeps what the
+// table knew.
 // p.writeMu is held.
 func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 	p.mu.Lock()
 	var missing map[int64][]batchHeader // newest producerWindow batches found, oldest first
 	for _, it := range items {
 		h := it.header
-		if !h.idempotent() || h.BaseSequence == 0 || p.recalled[h.ProducerID] {
-			continue
-		}
-		if _, known := p.producers[h.ProducerID]; known {
+		if !h.idempotent() || p.recalled[h.ProducerID] || !p.producers.mayHaveOlder(h) {
 			continue
 		}
 		if missing == nil {
@@ -81,9 +80,12 @@ func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 	}
 	for pid, hs := range missing {
 		p.recalled[pid] = true
-		if _, known := p.producers[pid]; known {
+		if len(hs) == 0 {
 			continue
 		}
+		// The scan started at the newest object, so what it found
+		// includes whatever the table knew of the producer: replace.
+		delete(p.producers, pid)
 		for _, h := range hs {
 			p.producers.record(h, h.BaseOffset)
 		}
