@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,6 +21,15 @@ var sharedBinary struct {
 	once sync.Once
 	path string
 	err  error
+}
+
+// TestMain removes the shared binary when the tests are done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sharedBinary.path != "" {
+		os.RemoveAll(filepath.Dir(sharedBinary.path))
+	}
+	os.Exit(code)
 }
 
 func siestaBinary(t *testing.T) string {
