@@ -1,11 +1,12 @@
 package s3
 
 import (
-	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,9 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Options says which bucket to open and how to reach it.
@@ -28,12 +28,14 @@ type Options struct {
 	Prefix string
 
 	// Endpoint is the base URL of an S3-compatible service (R2, Tigris,
-	// MinIO). Empty means AWS S3 itself.
+	// MinIO). Empty means AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL
+	// (unless AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else AWS S3
+	// itself.
 	Endpoint string
 
-	// Region signs requests. Empty means the SDK's default chain
-	// (AWS_REGION, the shared config file), and "us-east-1" when that has
-	// none. R2 and Tigris want "auto".
+	// Region signs requests. Empty means AWS_REGION, else
+	// AWS_DEFAULT_REGION, else the profile's region in the shared config
+	// file, else "us-east-1". R2 and Tigris want "auto".
 	Region string
 
 	// PathStyle addresses the bucket as ENDPOINT/BUCKET/KEY instead of
@@ -41,14 +43,17 @@ type Options struct {
 	PathStyle bool
 
 	// AccessKeyID and SecretAccessKey, when both are set, are used instead
-	// of the SDK's default credential chain (environment variables, shared
-	// credentials file, SSO, web identity, container and EC2 instance
-	// roles). Storage URLs never carry them.
+	// of the credential chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+	// static keys of the profile in the shared credentials and config
+	// files, container credentials (ECS, EKS Pod Identity), then the EC2
+	// instance role. SSO, assume-role profiles, credential_process and web
+	// identity are not supported: Open returns an error naming the setting
+	// that asks for one. Storage URLs never carry keys.
 	AccessKeyID     string
 	SecretAccessKey string
 }
 
-// defaultRegion is used when neither the URL nor the SDK's chain names one.
+// defaultRegion is used when neither the URL nor the environment names one.
 // S3-compatible services generally accept it, and AWS S3 redirects
 // requests for buckets elsewhere with a clear error.
 const defaultRegion = "us-east-1"
@@ -81,9 +86,8 @@ func ParseURL(rawURL string) (Options, error) {
 		v := values[len(values)-1]
 		switch name {
 		case "endpoint":
-			e, err := url.Parse(v)
-			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
-				return Options{}, fmt.Errorf("endpoint %q: want http://HOST[:PORT] or https://HOST[:PORT]", v)
+			if err := checkEndpoint(v); err != nil {
+				return Options{}, fmt.Errorf("endpoint %w", err)
 			}
 			opts.Endpoint = v
 		case "region":
@@ -98,6 +102,16 @@ func ParseURL(rawURL string) (Options, error) {
 		}
 	}
 	return opts, nil
+}
+
+// checkEndpoint returns an error when rawURL is not an http or https base
+// URL.
+func checkEndpoint(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q: want http://HOST[:PORT] or https://HOST[:PORT]", rawURL)
+	}
+	return nil
 }
 
 // Limits on one HTTP attempt. The SDK's retryer makes further attempts
@@ -117,49 +131,53 @@ const (
 	maxBackoff  = 5 * time.Second
 )
 
-// newClient builds an S3 client for opts. It reads the environment and the
-// shared config files but makes no network calls: credentials are fetched
-// on the first request. A nil httpClient means one with bounded timeouts
-// (see newHTTPClient).
-func newClient(ctx context.Context, opts Options, httpClient *http.Client) (*s3.Client, *http.Client, error) {
-	loadOpts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(awshttp.NewBuildableClient().
+// newRetryer is the retryer of every request to S3 and to the container
+// credentials endpoint.
+func newRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = maxAttempts
+		o.MaxBackoff = maxBackoff
+	})
+}
+
+// newClient builds an S3 client for opts, reading the environment through
+// env and the shared config files (see resolveSettings), but making no
+// network calls: credentials are fetched on the first request. A nil
+// httpClient means one with bounded timeouts (see newHTTPClient) that
+// trusts AWS_CA_BUNDLE when it is set.
+func newClient(opts Options, env lookupEnv, httpClient *http.Client) (*s3.Client, *http.Client, error) {
+	s, err := resolveSettings(opts, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	if httpClient == nil {
+		b := awshttp.NewBuildableClient().
 			WithTimeout(attemptTimeout).
 			WithDialerOptions(func(d *net.Dialer) { d.Timeout = dialTimeout }).
 			WithTransportOptions(func(t *http.Transport) {
 				t.TLSHandshakeTimeout = tlsHandshakeTimeout
 				t.ResponseHeaderTimeout = responseHeaderTimeout
 				t.MaxIdleConnsPerHost = maxIdleConnsPerHost
-			})),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = maxAttempts
-				o.MaxBackoff = maxBackoff
+				if s.rootCAs != nil {
+					if t.TLSClientConfig == nil {
+						t.TLSClientConfig = &tls.Config{}
+					}
+					t.TLSClientConfig.RootCAs = s.rootCAs
+				}
 			})
-		}),
+		httpClient = newHTTPClient(b)
 	}
-	if opts.Region != "" {
-		loadOpts = append(loadOpts, config.WithRegion(opts.Region))
+	cfg := aws.Config{
+		Region:      s.region,
+		Credentials: s.credentials,
+		HTTPClient:  httpClient,
+		Retryer:     newRetryer,
+		Logger:      logging.NewStandardLogger(os.Stderr),
 	}
-	if opts.AccessKeyID != "" && opts.SecretAccessKey != "" {
-		loadOpts = append(loadOpts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, "")))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	if cfg.Region == "" {
-		cfg.Region = defaultRegion
-	}
-	if httpClient == nil {
-		httpClient = newHTTPClient(cfg.HTTPClient.(*awshttp.BuildableClient))
-	}
-	cfg.HTTPClient = httpClient
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		o.UsePathStyle = opts.PathStyle
-		if opts.Endpoint != "" {
-			o.BaseEndpoint = aws.String(opts.Endpoint)
+		if s.endpoint != "" {
+			o.BaseEndpoint = aws.String(s.endpoint)
 		}
 		// Checksums only where S3 requires them: not every S3-compatible
 		// service accepts the flexible checksum headers, and record
@@ -170,11 +188,10 @@ func newClient(ctx context.Context, opts Options, httpClient *http.Client) (*s3.
 	return client, httpClient, nil
 }
 
-// newHTTPClient turns the SDK's buildable client, which by now carries any
-// CA bundle from AWS_CA_BUNDLE or the shared config, into a plain client
-// whose idle connections Close can drop. Every phase of a request has a
-// time limit, so a stuck connection fails its attempt (and is retried)
-// instead of hanging.
+// newHTTPClient turns the SDK's buildable client into a plain client whose
+// idle connections Close can drop. Every phase of a request has a time
+// limit, so a stuck connection fails its attempt (and is retried) instead
+// of hanging.
 func newHTTPClient(b *awshttp.BuildableClient) *http.Client {
 	return &http.Client{
 		Transport: b.GetTransport(),

@@ -23,6 +23,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 
@@ -46,15 +47,16 @@ var _ objectstore.Bucket = (*Bucket)(nil)
 // Open returns the bucket opts names. It makes no network calls, so a
 // wrong bucket or missing credentials show up on the first request.
 func Open(ctx context.Context, opts Options) (*Bucket, error) {
-	return open(ctx, opts, nil)
+	return open(ctx, opts, os.LookupEnv, nil)
 }
 
-// open is Open with an HTTP client of the caller's, for tests.
-func open(ctx context.Context, opts Options, httpClient *http.Client) (*Bucket, error) {
+// open is Open with the environment and an HTTP client of the caller's,
+// for tests.
+func open(_ context.Context, opts Options, env lookupEnv, httpClient *http.Client) (*Bucket, error) {
 	if opts.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
-	client, httpClient, err := newClient(ctx, opts, httpClient)
+	client, httpClient, err := newClient(opts, env, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -70,13 +71,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // bucket in the path, virtual-hosted style in the host name; and that the
 // region comes from the options, the environment, or the default.
 func TestAddressing(t *testing.T) {
-	t.Setenv("AWS_ACCESS_KEY_ID", "id")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	t.Setenv("AWS_REGION", "")
-	t.Setenv("AWS_DEFAULT_REGION", "")
-	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Parallel()
 	tests := []struct {
 		name     string
 		url      string
@@ -92,7 +87,14 @@ func TestAddressing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("AWS_REGION", tt.env)
+			t.Parallel()
+			env := envMap{
+				"HOME":                      t.TempDir(),
+				"AWS_ACCESS_KEY_ID":         "id",
+				"AWS_SECRET_ACCESS_KEY":     "secret",
+				"AWS_REGION":                tt.env,
+				"AWS_EC2_METADATA_DISABLED": "true",
+			}
 			opts, err := ParseURL(tt.url)
 			if err != nil {
 				t.Fatal(err)
@@ -103,7 +105,7 @@ func TestAddressing(t *testing.T) {
 				// An answer not worth retrying.
 				return &http.Response{StatusCode: http.StatusForbidden, Body: http.NoBody, Request: r}, nil
 			})}
-			b, err := open(t.Context(), opts, client)
+			b, err := open(t.Context(), opts, env.lookup, client)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,7 +141,7 @@ func TestLostResponse(t *testing.T) {
 	b, err := open(t.Context(), Options{
 		Bucket: srv.NewBucket(t), Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
 		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
-	}, client)
+	}, os.LookupEnv, client)
 	if err != nil {
 		t.Fatal(err)
 	}
