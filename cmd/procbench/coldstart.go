@@ -38,7 +38,8 @@ func coldstart(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runs := fs.Int("runs", 50, "measured starts of each target, interleaved; the table shows the median")
 	warmup := fs.Int("warmup", 3, "unmeasured starts of each target first (page cache, MinIO connections)")
 	retry := fs.Duration("retry", 100*time.Microsecond, "wait between attempts to connect while the process starts")
-	targets := fs.String("targets", "siesta-memory,siesta-sqlite,siesta-s3,nats-server,redis-server", "comma-separated targets; siesta-s3 needs -minio, the others their program on $PATH")
+	floor := fs.String("floor", "", "the floor program (cmd/procbench/floor, built like siesta) for the go-floor target (default: skip it)")
+	targets := fs.String("targets", "go-floor,siesta-memory,siesta-sqlite,siesta-s3,nats-server,redis-server", "comma-separated targets; go-floor needs -floor, siesta-s3 -minio, the others their program on $PATH")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func coldstart(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}()
 	for _, name := range strings.Split(*targets, ",") {
-		s, err := coldTarget(ctx, strings.TrimSpace(name), c, work)
+		s, err := coldTarget(ctx, strings.TrimSpace(name), c, *floor, work)
 		if errors.Is(err, errSkip) {
 			fmt.Fprintf(stderr, "procbench: skipping %s\n", name)
 			continue
@@ -104,6 +105,7 @@ func coldstart(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // answers names what each target's probe waits for.
 var answers = map[string]string{
+	"go-floor":      "ApiVersions",
 	"siesta-memory": "ApiVersions",
 	"siesta-sqlite": "ApiVersions",
 	"siesta-s3":     "ApiVersions",
@@ -113,7 +115,7 @@ var answers = map[string]string{
 
 var errSkip = errors.New("skip")
 
-func coldTarget(ctx context.Context, name string, c common, work string) (server, error) {
+func coldTarget(ctx context.Context, name string, c common, floor, work string) (server, error) {
 	siesta := func(storage string, env ...string) func(string) *exec.Cmd {
 		return func(addr string) *exec.Cmd {
 			cmd := exec.Command(c.siesta)
@@ -122,6 +124,15 @@ func coldTarget(ctx context.Context, name string, c common, work string) (server
 		}
 	}
 	switch name {
+	case "go-floor":
+		if floor == "" {
+			return server{}, errSkip
+		}
+		return server{name: name, probe: apiVersions, start: func(addr string) *exec.Cmd {
+			cmd := exec.Command(floor)
+			cmd.Env = []string{"SIESTA_LISTEN=" + addr}
+			return cmd
+		}}, nil
 	case "siesta-memory":
 		return server{name: name, start: siesta("memory://"), probe: apiVersions}, nil
 	case "siesta-sqlite":

@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	procbench coldstart -siesta BIN [-minio BIN] [-runs 50] [-targets ...]
+//	procbench coldstart -siesta BIN [-minio BIN] [-floor BIN] [-runs 50] [-targets ...]
 //	procbench memory    -siesta BIN [-minio BIN] [-records 100000]
 //	procbench wake      -siesta BIN [-minio BIN] [-runs 20]
 package main
