@@ -35,6 +35,12 @@ type Options struct {
 	// MetadataTTL is how long topic metadata read from the bucket is
 	// trusted before being read again. Default 2s.
 	MetadataTTL time.Duration
+	// ProducerRetryHorizon is how long after writing a batch an idempotent
+	// producer may still retry it: librdkafka's default message timeout.
+	// For that long after a broker loads a partition, a producer's first
+	// batch on it is checked against the objects written in the horizon
+	// before the load (see recallRecent). Default 5m.
+	ProducerRetryHorizon time.Duration
 	// CacheBytes bounds the in-memory cache of partition objects.
 	// Default 64 MiB.
 	CacheBytes int64
@@ -57,6 +63,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MetadataTTL <= 0 {
 		o.MetadataTTL = 2 * time.Second
+	}
+	if o.ProducerRetryHorizon <= 0 {
+		o.ProducerRetryHorizon = 5 * time.Minute
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20

@@ -33,6 +33,8 @@ type partition struct {
 	segments     []segment // ascending, contiguous, covering [logStart-ish, next)
 	producers    producerTable
 	recalled     map[int64]bool // producers recall looked for (see recall)
+	loadedAt     time.Time
+	unread       []segment // objects load did not read for producer state, written in the retry horizon before it (see recallRecent)
 	queue        []*pendingAppend
 	flushing     bool
 	refreshed    time.Time // last time the tail was compared with the bucket
@@ -88,7 +90,9 @@ func (p *partition) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load partition: %w", err)
 	}
+	loadedAt := time.Now()
 	segs := make([]segment, 0, len(objs))
+	var modified []time.Time // of each of segs
 	for _, o := range objs {
 		base, ok := segmentBase(o.Key)
 		if !ok {
@@ -98,13 +102,20 @@ func (p *partition) load(ctx context.Context) error {
 			segs[n-1].end = base
 		}
 		segs = append(segs, segment{base: base, end: base, key: o.Key})
+		modified = append(modified, o.LastModified)
 	}
 	producers := make(producerTable)
 	next := ls.Offset
+	var unread []segment
 	if n := len(segs); n > 0 {
 		// The newest objects hold the producer states that matter for
 		// retries; read a few, oldest first.
 		from := max(0, n-producerWindow)
+		for i := range from {
+			if loadedAt.Sub(modified[i]) < p.e.opts.ProducerRetryHorizon {
+				unread = append(unread, segs[i])
+			}
+		}
 		for i := from; i < n; i++ {
 			data, err := p.e.readObject(ctx, segs[i].key)
 			if errors.Is(err, ErrNotFound) && i < n-1 {
@@ -134,6 +145,8 @@ func (p *partition) load(ctx context.Context) error {
 	p.logStartETag = etag
 	p.producers = producers
 	p.recalled = nil
+	p.loadedAt = loadedAt
+	p.unread = unread
 	p.loaded = true
 	p.refreshed = time.Now()
 	p.swept = p.refreshed // the listing above was as good as a sweep's

@@ -3,6 +3,7 @@ package objectstore
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Errors from the idempotent-producer checks.
@@ -84,6 +85,21 @@ func (t producerTable) mayHaveOlder(h batchHeader) bool {
 		return false
 	}
 	return h.BaseSequence < st.batches[0].firstSeq
+}
+
+// mergeOlder adds what an older stretch of the log says of a producer to
+// what the table knows from newer objects: the newer state wins, and older
+// batches of its epoch fill its window up to producerWindow.
+func (t producerTable) mergeOlder(pid int64, older producerState) {
+	st, ok := t[pid]
+	switch {
+	case !ok:
+		t[pid] = older
+	case st.epoch == older.epoch && len(st.batches) < producerWindow:
+		batches := append(slices.Clone(older.batches), st.batches...)
+		st.batches = batches[max(0, len(batches)-producerWindow):]
+		t[pid] = st
+	}
 }
 
 // record notes that h was appended at baseOffset.

@@ -3,6 +3,7 @@ package objectstore_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/siestamq/siesta/objectstore"
 )
@@ -93,4 +94,64 @@ func TestRetryRecognisedWhenLoadSawOnlyTheNewestBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestFirstBatchRetryRecognisedAfterRestart: a producer's very first batch
+// on a partition (sequence 0) was written, its answer was lost, other
+// producers wrote more objects than a loading broker reads, and the retry
+// reaches a broker that has just loaded the partition. Within the retry
+// horizon it is recognised; a batch older than the horizon is taken as a
+// new producer's, as no client still retries it.
+func TestFirstBatchRetryRecognisedAfterRestart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		horizon  time.Duration
+		wantDup  bool
+		wantRecs int
+	}{
+		{name: "within the horizon", horizon: time.Hour, wantDup: true, wantRecs: 12},
+		{name: "beyond the horizon", horizon: time.Nanosecond, wantDup: false, wantRecs: 14},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
+				ctx := context.Background()
+				e := newEngine(bucket)
+				topic := mustTopic(t, e, "first", 1)
+				first := batchSpec{records: 2, producerID: 7, epoch: 0, sequence: 0, timestamp: 1}.encode()
+				res, err := e.Append(ctx, topic, 0, first)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 10 {
+					other := batchSpec{records: 1, producerID: 8, epoch: 0, sequence: int32(i), timestamp: 1}
+					if _, err := e.Append(ctx, topic, 0, other.encode()); err != nil {
+						t.Fatal(err)
+					}
+				}
+
+				restarted := objectstore.New(bucket, objectstore.Options{TailRefresh: time.Millisecond, ProducerRetryHorizon: tt.horizon})
+				retry, err := restarted.Append(ctx, topic, 0, first)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if retry.Duplicate != tt.wantDup || (tt.wantDup && retry.BaseOffset != res.BaseOffset) {
+					t.Errorf("retry on a fresh engine: %+v; want duplicate %v (first at %d)", retry, tt.wantDup, res.BaseOffset)
+				}
+				if _, counts := readAll(t, restarted, topic, 0); sum(counts) != tt.wantRecs {
+					t.Errorf("%d records stored, want %d", sum(counts), tt.wantRecs)
+				}
+			})
+		})
+	}
+}
+
+func sum(counts []int32) int {
+	n := 0
+	for _, c := range counts {
+		n += int(c)
+	}
+	return n
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // recallLimit bounds how many objects recall reads, newest first, to find
@@ -91,4 +92,79 @@ func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 		}
 	}
 	return nil
+}
+
+// recentReadConcurrency bounds the parallel GETs of recallRecent.
+const recentReadConcurrency = 8
+
+// recallRecent completes the producer table with the objects load did not
+// read but that were written within the retry horizon before it. It runs
+// the first time a batch could be the retry of a batch in one of them and
+// nothing else would notice: a producer's first batch on the partition
+// (sequence 0, which recall takes as new) from a producer the table does
+// not know, within the horizon after the load. A broker that has followed
+// the tail since the load has read every newer object itself, so only
+// these can hold such a batch. They are read once per load, in parallel.
+// p.writeMu is held.
+func (p *partition) recallRecent(ctx context.Context, items []*pendingAppend) error {
+	p.mu.Lock()
+	unread := p.unread
+	due := len(unread) > 0 && !olderThan(p.loadedAt, p.e.opts.ProducerRetryHorizon)
+	if !due {
+		p.unread = nil
+	}
+	needed := false
+	for _, it := range items {
+		h := it.header
+		if _, known := p.producers[h.ProducerID]; due && h.idempotent() && h.BaseSequence == 0 && !known {
+			needed = true
+			break
+		}
+	}
+	p.mu.Unlock()
+	if !needed {
+		return nil
+	}
+
+	objects, err := p.e.readObjects(ctx, unread)
+	if err != nil {
+		return fmt.Errorf("recall recent producers: %w", err)
+	}
+	older := make(producerTable)
+	for i, data := range objects {
+		if data == nil {
+			continue // removed by retention or DeleteRecords meanwhile
+		}
+		if err := older.recordObject(data); err != nil {
+			return fmt.Errorf("recall recent producers: %s: %w", unread[i].key, err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pid, st := range older {
+		p.producers.mergeOlder(pid, st)
+	}
+	p.unread = nil
+	return nil
+}
+
+// readObjects reads the objects of segs, recentReadConcurrency at a time;
+// an object that is gone reads as nil.
+func (e *Engine) readObjects(ctx context.Context, segs []segment) ([][]byte, error) {
+	objects := make([][]byte, len(segs))
+	errs := make([]error, len(segs))
+	sem := make(chan struct{}, recentReadConcurrency)
+	var wg sync.WaitGroup
+	for i, seg := range segs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			data, err := e.readObject(ctx, seg.key)
+			if !errors.Is(err, ErrNotFound) {
+				objects[i], errs[i] = data, err
+			}
+		})
+	}
+	wg.Wait()
+	return objects, errors.Join(errs...)
 }
