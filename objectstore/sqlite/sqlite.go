@@ -175,11 +175,20 @@ func (b *Bucket) ready(ctx context.Context) error {
 	return nil
 }
 
+// pageSize is the page size of a database the bucket creates. Record
+// batches are stored as blobs of up to a few MB, split into overflow
+// pages that are each copied and checksummed into the WAL: 16 KiB pages
+// instead of SQLite's 4 KiB raise produce throughput by about 45% with
+// the same latency (docs/benchmarks.md); larger pages cost latency on
+// small writes. An existing database keeps the page size it has.
+const pageSize = 16 << 10
+
 func (b *Bucket) open(ctx context.Context, opts Options) error {
 	var err error
 	// The writer: BEGIN IMMEDIATE takes the write lock before the first
 	// read, so a conditional write's check and its write are one step.
-	b.w, err = sql.Open("sqlite", dsn(b.path, opts, "_txlock=immediate&_pragma=wal_autocheckpoint(0)"))
+	// Its page size applies when it creates the file (see pageSize).
+	b.w, err = sql.Open("sqlite", dsn(b.path, opts, fmt.Sprintf("_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=page_size(%d)", pageSize)))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -255,6 +256,32 @@ func TestOpen(t *testing.T) {
 			t.Errorf("first use of a newer schema: %v", err)
 		}
 	})
+	t.Run("page size", func(t *testing.T) {
+		b := openPath(t, filepath.Join(t.TempDir(), "p.db"), Options{})
+		if got := pageSizeOf(t, b); got != pageSize {
+			t.Errorf("new database: page size %d, want %d", got, pageSize)
+		}
+
+		// A database made with SQLite's default pages keeps them and works.
+		path := filepath.Join(t.TempDir(), "old.db")
+		raw, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, stmt := range []string{"PRAGMA page_size = 4096", "PRAGMA journal_mode = WAL", "CREATE TABLE t (x)"} {
+			if _, err := raw.ExecContext(t.Context(), stmt); err != nil {
+				t.Fatal(stmt, err)
+			}
+		}
+		raw.Close()
+		old := openPath(t, path, Options{})
+		if _, err := old.PutIfAbsent(t.Context(), "k", []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if got := pageSizeOf(t, old); got != 4096 {
+			t.Errorf("existing database: page size %d, want 4096 kept", got)
+		}
+	})
 	t.Run("synchronous", func(t *testing.T) {
 		for _, tt := range []struct {
 			sync Synchronous
@@ -270,6 +297,15 @@ func TestOpen(t *testing.T) {
 			}
 		}
 	})
+}
+
+func pageSizeOf(t *testing.T, b *Bucket) int {
+	t.Helper()
+	var got int
+	if err := b.w.QueryRowContext(t.Context(), "PRAGMA page_size").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestPrefixEnd(t *testing.T) {
