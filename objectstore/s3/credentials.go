@@ -94,9 +94,9 @@ type settings struct {
 // SSO, credential_process, web identity) is an error, as is
 // AWS_WEB_IDENTITY_TOKEN_FILE when nothing before step 5 applies: falling
 // through to another identity would be a surprise at the first request.
-// A profile named by AWS_PROFILE must exist, and is checked even when the
-// environment's keys are used. When nothing applies, requests fail with
-// errNoCredentials.
+// A profile named by AWS_PROFILE must exist, even when the environment's
+// keys are used (they win, as with the SDK). When nothing applies,
+// requests fail with errNoCredentials.
 func resolveSettings(opts Options, env lookupEnv) (settings, error) {
 	prof, err := loadProfile(env, sharedFilePaths(env))
 	if err != nil {
@@ -123,15 +123,10 @@ func resolveCredentials(opts Options, env lookupEnv, prof profile) (aws.Credenti
 		return credentials.NewStaticCredentialsProvider(opts.AccessKeyID, opts.SecretAccessKey, ""), "storage options", nil
 	}
 
-	// A profile named explicitly must exist and be usable even when the
-	// environment's keys win: the SDK would have used the profile.
-	if prof.explicit {
-		if !prof.found {
-			return nil, "", fmt.Errorf("profile %q (AWS_PROFILE) not found in %s", prof.name, prof.fileList(" or "))
-		}
-		if err := prof.checkSupported(); err != nil {
-			return nil, "", err
-		}
+	// A profile named explicitly must exist, as the SDK requires, even
+	// when the environment's keys win; it is used only if they are unset.
+	if prof.explicit && !prof.found {
+		return nil, "", fmt.Errorf("profile %q (AWS_PROFILE) not found in %s", prof.name, prof.fileList(" or "))
 	}
 
 	id := env.get("AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY")

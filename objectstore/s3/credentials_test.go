@@ -233,8 +233,10 @@ func TestCredentialSources(t *testing.T) {
 			wantErr: `profile "dev" in $HOME/.aws/config sets role_arn, which siesta does not support; siesta supports static keys`,
 		},
 		{
-			name: "named profile checked even with environment keys", env: with(envKeys, "AWS_PROFILE", "dev"), config: roleConfig,
-			wantErr: "sets role_arn",
+			// As with the SDK, environment keys win over AWS_PROFILE:
+			// a shell's SSO profile does not stop a broker given keys.
+			name: "environment keys win over an unsupported named profile", env: with(envKeys, "AWS_PROFILE", "dev"), config: roleConfig,
+			wantSource: "environment",
 		},
 		{name: "SSO profile", config: ssoConfig, wantErr: `profile "default" in $HOME/.aws/config sets sso_start_url`},
 		{name: "SSO session", config: "[default]\nsso_session = s\n[sso-session s]\nsso_region = us-east-1\n", wantErr: "sets sso_session"},
