@@ -120,7 +120,11 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 	logger.Info("siesta serving", attrs...)
 
 	if cfg.MetricsListen != "" {
-		stopMetrics, err := serveMetrics(cfg.MetricsListen, logger, counted.WritePrometheus, srv.WritePrometheus)
+		writers := []func(io.Writer) error{counted.WritePrometheus, srv.WritePrometheus}
+		if own, ok := bucket.(interface{ WritePrometheus(io.Writer) error }); ok {
+			writers = append(writers, own.WritePrometheus) // the S3 bucket's HTTP requests
+		}
+		stopMetrics, err := serveMetrics(cfg.MetricsListen, logger, writers...)
 		if err != nil {
 			_ = srv.Shutdown(ctx) // nothing to drain yet: the broker has just started
 			return err

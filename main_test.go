@@ -144,6 +144,37 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 }
 
+// TestMetricsEndpointS3 checks that on S3 /metrics also shows the HTTP
+// requests sent to the store, which is what it bills.
+func TestMetricsEndpointS3(t *testing.T) {
+	t.Parallel()
+	metricsAddr := freePort(t)
+	b := startBrokerProcess(t, newS3Storage(t), "--metrics-listen", metricsAddr)
+	waitForPort(t, metricsAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "metrics", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), `siesta_s3_http_requests_total{kind="PUT"} `) {
+		t.Fatalf("/metrics lacks the S3 HTTP requests:\n%s", body)
+	}
+	if strings.Contains(string(body), `siesta_s3_http_requests_total{kind="PUT"} 0`) {
+		t.Errorf("a produce sent no PUT to S3:\n%s", body)
+	}
+}
+
 func TestBackupCommand(t *testing.T) {
 	t.Parallel()
 	bin := buildSiesta(t)

@@ -30,9 +30,10 @@ func (k RequestKind) String() string { return requestKindNames[k] }
 // Every broker wraps its bucket in one so that /metrics shows what the
 // broker costs. It counts bucket operations: what a backend does beneath
 // one (the S3 SDK's retries, or the HEAD the S3 bucket makes to check a
-// retried write) is not seen here, so under storage errors the store's
-// bill can be higher. No operation maps to HEAD today; the kind is kept so
-// the metric's labels match S3's request classes.
+// retried write) is not seen here; the S3 bucket counts its HTTP requests
+// itself (siesta_s3_http_requests_total), and those are what S3 bills. No
+// operation maps to HEAD today; the kind is kept so the metric's labels
+// match S3's request classes.
 type CountingBucket struct {
 	Bucket
 	requests [numRequestKinds]atomic.Int64

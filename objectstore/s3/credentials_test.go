@@ -610,7 +610,7 @@ func TestCABundle(t *testing.T) {
 			t.Parallel()
 			env := testHome(t, tt.env, "", tt.config)
 			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "id", "secret"
-			_, httpClient, err := newClient(Options{Bucket: "b", Endpoint: srv.URL, PathStyle: true}, env.lookup, nil)
+			_, httpClient, err := newClient(Options{Bucket: "b", Endpoint: srv.URL, PathStyle: true}, env.lookup, nil, nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("newClient: %v, want an error containing %q", err, tt.wantErr)

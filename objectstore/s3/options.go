@@ -144,8 +144,9 @@ func newRetryer() aws.Retryer {
 // env and the shared config files (see resolveSettings), but making no
 // network calls: credentials are fetched on the first request. A nil
 // httpClient means one with bounded timeouts (see newHTTPClient) that
-// trusts AWS_CA_BUNDLE when it is set.
-func newClient(opts Options, env lookupEnv, httpClient *http.Client) (*s3.Client, *http.Client, error) {
+// trusts AWS_CA_BUNDLE when it is set. Its requests are counted in
+// requests, unless that is nil.
+func newClient(opts Options, env lookupEnv, httpClient *http.Client, requests *requestCounter) (*s3.Client, *http.Client, error) {
 	s, err := resolveSettings(opts, env)
 	if err != nil {
 		return nil, nil, err
@@ -166,6 +167,9 @@ func newClient(opts Options, env lookupEnv, httpClient *http.Client) (*s3.Client
 				}
 			})
 		httpClient = newHTTPClient(b)
+	}
+	if requests != nil {
+		httpClient = requests.client(httpClient)
 	}
 	cfg := aws.Config{
 		Region:      s.region,

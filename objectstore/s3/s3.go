@@ -36,10 +36,11 @@ import (
 // Bucket is an objectstore.Bucket over one S3 bucket, with every key under
 // a prefix. It is safe for concurrent use.
 type Bucket struct {
-	client *s3.Client
-	http   *http.Client
-	bucket string
-	prefix string
+	client   *s3.Client
+	http     *http.Client
+	requests *requestCounter
+	bucket   string
+	prefix   string
 }
 
 var _ objectstore.Bucket = (*Bucket)(nil)
@@ -56,12 +57,18 @@ func open(_ context.Context, opts Options, env lookupEnv, httpClient *http.Clien
 	if opts.Bucket == "" {
 		return nil, errors.New("s3: no bucket")
 	}
-	client, httpClient, err := newClient(opts, env, httpClient)
+	requests := new(requestCounter)
+	client, httpClient, err := newClient(opts, env, httpClient, requests)
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}
-	return &Bucket{client: client, http: httpClient, bucket: opts.Bucket, prefix: opts.Prefix}, nil
+	return &Bucket{client: client, http: httpClient, requests: requests, bucket: opts.Bucket, prefix: opts.Prefix}, nil
 }
+
+// WritePrometheus writes how many HTTP requests of each kind the bucket
+// has sent, SDK retries and its own checks included, in Prometheus' text
+// format.
+func (b *Bucket) WritePrometheus(w io.Writer) error { return b.requests.WritePrometheus(w) }
 
 // maxKeys is the most keys S3 returns in one ListObjectsV2 page, and List's
 // page size when the caller sets none.

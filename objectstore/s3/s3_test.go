@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,5 +183,42 @@ func TestOpenIsLazy(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if n := conns.Load(); n != 0 {
 		t.Errorf("Open made %d connections", n)
+	}
+}
+
+// TestHTTPRequestsCounted checks the bucket's own count of the HTTP
+// requests it sends, by S3 request class, in Prometheus' text format.
+func TestHTTPRequestsCounted(t *testing.T) {
+	t.Parallel()
+	srv := miniotest.Start(t)
+	b := open(t, srv, srv.NewBucket(t), "")
+	ctx := t.Context()
+	if _, err := b.PutIfAbsent(ctx, "k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.List(ctx, "", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := b.WritePrometheus(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# TYPE siesta_s3_http_requests_total counter",
+		`siesta_s3_http_requests_total{kind="PUT"} 1`,
+		`siesta_s3_http_requests_total{kind="GET"} 1`,
+		`siesta_s3_http_requests_total{kind="LIST"} 1`,
+		`siesta_s3_http_requests_total{kind="DELETE"} 1`,
+		`siesta_s3_http_requests_total{kind="HEAD"} 0`,
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("metrics lack %q:\n%s", want, out.String())
+		}
 	}
 }
