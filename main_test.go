@@ -112,66 +112,63 @@ func TestCommand(t *testing.T) {
 	})
 }
 
+// TestMetricsEndpoint produces one record and reads /metrics: operation
+// counters on every storage, and on S3 also the HTTP requests sent to the
+// store, which is what it bills.
 func TestMetricsEndpoint(t *testing.T) {
 	t.Parallel()
-	metricsAddr := freePort(t)
-	b := startBrokerProcess(t, brokerStorage{URL: "memory://"}, "--metrics-listen", metricsAddr)
-	addr := b.addr
-	waitForPort(t, metricsAddr)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		storage func(t *testing.T) brokerStorage
+		want    []string // lines that must be there
+		nonzero []string // counters the produce must have moved
+	}{
+		{
+			name:    "memory",
+			storage: func(*testing.T) brokerStorage { return brokerStorage{URL: "memory://"} },
+			want:    []string{`siesta_storage_requests_total{kind="LIST"}`, "siesta_connections "},
+			nonzero: []string{`siesta_storage_requests_total{kind="PUT"}`},
+		},
+		{
+			name:    "s3",
+			storage: newS3Storage,
+			want:    []string{`siesta_storage_requests_total{kind="LIST"}`, "siesta_connections "},
+			nonzero: []string{`siesta_storage_requests_total{kind="PUT"}`, `siesta_s3_http_requests_total{kind="PUT"}`},
+		},
 	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "metrics", Value: []byte("x")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`siesta_storage_requests_total{kind="PUT"}`, `siesta_storage_requests_total{kind="LIST"}`, "siesta_connections "} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("/metrics lacks %q:\n%s", want, body)
-		}
-	}
-	if strings.Contains(string(body), `siesta_storage_requests_total{kind="PUT"} 0`) {
-		t.Errorf("a produce made no PUT:\n%s", body)
-	}
-}
-
-// TestMetricsEndpointS3 checks that on S3 /metrics also shows the HTTP
-// requests sent to the store, which is what it bills.
-func TestMetricsEndpointS3(t *testing.T) {
-	t.Parallel()
-	metricsAddr := freePort(t)
-	b := startBrokerProcess(t, newS3Storage(t), "--metrics-listen", metricsAddr)
-	waitForPort(t, metricsAddr)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.AllowAutoTopicCreation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "metrics", Value: []byte("x")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), `siesta_s3_http_requests_total{kind="PUT"} `) {
-		t.Fatalf("/metrics lacks the S3 HTTP requests:\n%s", body)
-	}
-	if strings.Contains(string(body), `siesta_s3_http_requests_total{kind="PUT"} 0`) {
-		t.Errorf("a produce sent no PUT to S3:\n%s", body)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			metricsAddr := freePort(t)
+			b := startBrokerProcess(t, tt.storage(t), "--metrics-listen", metricsAddr)
+			waitForPort(t, metricsAddr)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.AllowAutoTopicCreation())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "metrics", Value: []byte("x")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.Get("http://" + metricsAddr + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			for _, want := range append(tt.want, tt.nonzero...) {
+				if !strings.Contains(string(body), want) {
+					t.Errorf("/metrics lacks %q:\n%s", want, body)
+				}
+			}
+			for _, counter := range tt.nonzero {
+				if strings.Contains(string(body), counter+" 0\n") {
+					t.Errorf("a produce left %s at 0:\n%s", counter, body)
+				}
+			}
+		})
 	}
 }
 
