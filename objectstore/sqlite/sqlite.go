@@ -130,7 +130,29 @@ type Bucket struct {
 
 	get, rng, rngToEnd, list, listToEnd *sql.Stmt // on r
 	nextVersion, insert, update, del    *sql.Stmt // on w
+
+	// Conditional writes that arrive while one is being committed wait
+	// in queue and are committed together, in arrival order, in the next
+	// transaction: one fsync for all of them (see write).
+	queueMu sync.Mutex
+	queue   []*pendingWrite
+	writing bool
 }
+
+// pendingWrite is a conditional write waiting for its transaction.
+type pendingWrite struct {
+	ctx  context.Context
+	size int
+	put  putFunc
+	etag string
+	err  error
+	done chan struct{} // closed when the write is committed or failed
+	lead chan struct{} // closed when its caller is to commit the queue
+}
+
+// putFunc runs one conditional write's statement in tx with the version
+// drawn for it.
+type putFunc func(ctx context.Context, tx *sql.Tx, version, now int64) (sql.Result, error)
 
 var _ objectstore.Bucket = (*Bucket)(nil)
 
@@ -347,7 +369,7 @@ func (b *Bucket) GetRange(ctx context.Context, key string, offset, length int64)
 
 // PutIfAbsent implements objectstore.Bucket.
 func (b *Bucket) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
-	etag, err := b.write(ctx, len(data), func(tx *sql.Tx, version, now int64) (sql.Result, error) {
+	etag, err := b.write(ctx, len(data), func(ctx context.Context, tx *sql.Tx, version, now int64) (sql.Result, error) {
 		return tx.StmtContext(ctx, b.insert).ExecContext(ctx, key, version, now, blob(data))
 	})
 	if err != nil {
@@ -365,7 +387,7 @@ func (b *Bucket) PutIfMatch(ctx context.Context, key string, data []byte, etag s
 	if err != nil { // not an etag this bucket handed out, so it cannot match
 		return "", fmt.Errorf("put %s: etag %q: %w", key, etag, objectstore.ErrPreconditionFailed)
 	}
-	newETag, err := b.write(ctx, len(data), func(tx *sql.Tx, version, now int64) (sql.Result, error) {
+	newETag, err := b.write(ctx, len(data), func(ctx context.Context, tx *sql.Tx, version, now int64) (sql.Result, error) {
 		return tx.StmtContext(ctx, b.update).ExecContext(ctx, version, now, blob(data), key, old)
 	})
 	if err != nil {
@@ -374,39 +396,119 @@ func (b *Bucket) PutIfMatch(ctx context.Context, key string, data []byte, etag s
 	return newETag, nil
 }
 
-// write runs one conditional write of size bytes in its own transaction: it
-// draws the next version, runs put with it, and commits if put changed a
-// row. A put that changed nothing lost its condition: ErrPreconditionFailed.
-func (b *Bucket) write(ctx context.Context, size int, put func(tx *sql.Tx, version, now int64) (sql.Result, error)) (string, error) {
+// write runs one conditional write of size bytes: it draws the next
+// version, runs put with it, and the write is committed if put changed a
+// row. A put that changed nothing lost its condition:
+// ErrPreconditionFailed.
+//
+// Writes are committed in groups (group commit): the first caller commits
+// its write and every write that queued meanwhile, in order, in one
+// transaction, so concurrent appends to different partitions share one
+// fsync under synchronous=full. A write whose condition fails does not
+// affect the others in its group. The write always completes before write
+// returns, even if ctx ends meanwhile, so its outcome is never unknown; a
+// write whose ctx has ended before its group starts is not made.
+func (b *Bucket) write(ctx context.Context, size int, put putFunc) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
 	if err := b.ready(ctx); err != nil {
 		return "", err
 	}
+	w := &pendingWrite{ctx: ctx, size: size, put: put, done: make(chan struct{}), lead: make(chan struct{})}
+	b.queueMu.Lock()
+	b.queue = append(b.queue, w)
+	if !b.writing {
+		b.writing = true
+		close(w.lead)
+	}
+	b.queueMu.Unlock()
+	select {
+	case <-w.done:
+	case <-w.lead:
+		b.commitQueued()
+	}
+	return w.etag, w.err
+}
+
+// commitQueued commits everything queued, its caller's write among it, as
+// one group, then hands the next group to the first caller that queued
+// since, so that no caller commits for others for long. One caller runs it
+// at a time (b.writing).
+func (b *Bucket) commitQueued() {
+	b.queueMu.Lock()
+	group := b.queue
+	b.queue = nil
+	b.queueMu.Unlock()
+	b.commitGroup(group)
+	for _, w := range group {
+		close(w.done)
+	}
+	b.queueMu.Lock()
+	if len(b.queue) > 0 {
+		close(b.queue[0].lead)
+	} else {
+		b.writing = false
+	}
+	b.queueMu.Unlock()
+}
+
+// commitGroup runs group's writes in one transaction. The statements run
+// on a context no caller can cancel: an interrupted statement would roll
+// back the others' writes. An error other than a failed condition fails
+// the whole group, which is then not written.
+func (b *Bucket) commitGroup(group []*pendingWrite) {
+	fail := func(err error) {
+		for _, w := range group {
+			if w.err == nil {
+				w.etag, w.err = "", err
+			}
+		}
+	}
+	ctx := context.Background()
 	tx, err := b.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE
 	if err != nil {
-		return "", err
+		fail(err)
+		return
 	}
 	defer tx.Rollback()
-	var version int64
-	if err := tx.StmtContext(ctx, b.nextVersion).QueryRowContext(ctx).Scan(&version); err != nil {
-		return "", fmt.Errorf("next version: %w", err)
+	size, written := 0, 0
+	for _, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			w.err = err
+			continue
+		}
+		var version int64
+		if err := tx.StmtContext(ctx, b.nextVersion).QueryRowContext(ctx).Scan(&version); err != nil {
+			fail(fmt.Errorf("next version: %w", err))
+			return
+		}
+		res, err := w.put(ctx, tx, version, time.Now().UnixNano())
+		if err != nil {
+			fail(err)
+			return
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			fail(err)
+			return
+		}
+		if n == 0 {
+			w.err = objectstore.ErrPreconditionFailed
+			continue
+		}
+		w.etag = etag(version)
+		size += w.size
+		written++
 	}
-	res, err := put(tx, version, time.Now().UnixNano())
-	if err != nil {
-		return "", err
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return "", err
-	} else if n == 0 {
-		return "", objectstore.ErrPreconditionFailed
+	if written == 0 {
+		return // nothing to commit; the rollback undoes the versions drawn
 	}
 	if err := tx.Commit(); err != nil {
-		return "", err
+		fail(err)
+		return
 	}
 	b.wrote(size)
-	return etag(version), nil
 }
 
 // checkpointBytes is how much a bucket writes to the WAL before it

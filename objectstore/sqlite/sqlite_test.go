@@ -327,3 +327,47 @@ func TestPrefixEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupCommit runs many writes at once on one bucket, so that they are
+// committed in groups: writes to new keys all succeed, with distinct etags,
+// and writes whose condition fails fail alone, in the same groups.
+func TestGroupCommit(t *testing.T) {
+	t.Parallel()
+	b := openPath(t, filepath.Join(t.TempDir(), "siesta.db"), Options{})
+	if _, err := b.PutIfAbsent(t.Context(), "taken", []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	const writers = 64
+	etags := make([]string, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			if i%2 == 1 {
+				if _, err := b.PutIfAbsent(t.Context(), "taken", []byte("again")); !errors.Is(err, objectstore.ErrPreconditionFailed) {
+					t.Errorf("writer %d on a taken key: %v, want ErrPreconditionFailed", i, err)
+				}
+				return
+			}
+			etag, err := b.PutIfAbsent(t.Context(), fmt.Sprintf("new-%d", i), []byte{byte(i)})
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+			etags[i] = etag
+		})
+	}
+	wg.Wait()
+	seen := make(map[string]bool)
+	for i := 0; i < writers; i += 2 {
+		if seen[etags[i]] {
+			t.Errorf("etag %q handed out twice", etags[i])
+		}
+		seen[etags[i]] = true
+		obj, err := b.Get(t.Context(), fmt.Sprintf("new-%d", i))
+		if err != nil || len(obj.Data) != 1 || obj.Data[0] != byte(i) || obj.ETag != etags[i] {
+			t.Errorf("new-%d: %+v, %v; want its data and etag %q", i, obj, err, etags[i])
+		}
+	}
+	if obj, err := b.Get(t.Context(), "taken"); err != nil || string(obj.Data) != "first" {
+		t.Errorf("taken: %q, %v; want the first write's data", obj.Data, err)
+	}
+}
