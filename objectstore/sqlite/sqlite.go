@@ -28,8 +28,10 @@
 // waits up to Options.BusyTimeout for another process's lock. WAL needs
 // shared memory between those processes, so the file must be on a local
 // filesystem, not NFS or SMB, and brokers on different machines cannot share
-// it. Within one process, a Bucket has one connection for writes (they queue)
-// and a pool of connections for reads, which never wait for writes.
+// it. Within one process, a Bucket has one connection for writes and a pool
+// of connections for reads, which never wait for writes. Writes that queue
+// while one commits are committed together in the next transaction (group
+// commit), so concurrent writes share one fsync.
 //
 // # Backups
 //
