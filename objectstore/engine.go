@@ -41,6 +41,10 @@ type Options struct {
 	// batch on it is checked against the objects written in the horizon
 	// before the load (see recallRecent). Default 5m.
 	ProducerRetryHorizon time.Duration
+	// ProducerExpiry is how long a partition remembers an idempotent
+	// producer that appends nothing: Kafka's producer.id.expiration.ms.
+	// Default 24h.
+	ProducerExpiry time.Duration
 	// CacheBytes bounds the in-memory cache of partition objects.
 	// Default 64 MiB.
 	CacheBytes int64
@@ -66,6 +70,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ProducerRetryHorizon <= 0 {
 		o.ProducerRetryHorizon = 5 * time.Minute
+	}
+	if o.ProducerExpiry <= 0 {
+		o.ProducerExpiry = 24 * time.Hour
 	}
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20

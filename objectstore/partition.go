@@ -32,7 +32,7 @@ type partition struct {
 	logStartETag string
 	segments     []segment // ascending, contiguous, covering [logStart-ish, next)
 	producers    producerTable
-	recalled     map[int64]bool // producers recall looked for (see recall)
+	recalled     map[int64]time.Time // producers recall looked for, and when (see recall)
 	loadedAt     time.Time
 	unread       []segment // objects load did not read for producer state, written in the retry horizon before it (see recallRecent)
 	queue        []*pendingAppend

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Errors from the idempotent-producer checks.
@@ -25,8 +26,9 @@ type producerBatch struct {
 
 // producerState is what a partition remembers of one producer id.
 type producerState struct {
-	epoch   int16
-	batches []producerBatch // oldest first, at most producerWindow
+	epoch    int16
+	batches  []producerBatch // oldest first, at most producerWindow
+	lastSeen time.Time       // when a batch of it was last appended or read
 }
 
 // producerTable holds a partition's producer states. It is rebuilt from the
@@ -120,7 +122,19 @@ func (t producerTable) record(h batchHeader, baseOffset int64) {
 		batches = append(batches, st.batches...)
 	}
 	st.batches = append(batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), baseOffset: baseOffset})
+	st.lastSeen = time.Now()
 	t[h.ProducerID] = st
+}
+
+// expire forgets the producers not seen since before, as Kafka does after
+// producer.id.expiration.ms, so that a partition written by many
+// short-lived producers does not remember each of them for ever.
+func (t producerTable) expire(before time.Time) {
+	for pid, st := range t {
+		if st.lastSeen.Before(before) {
+			delete(t, pid)
+		}
+	}
 }
 
 // recordObject notes every idempotent batch of a stored object.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // recallLimit bounds how many objects recall reads, newest first, to find
@@ -27,7 +28,7 @@ func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 	var missing map[int64][]batchHeader // newest producerWindow batches found, oldest first
 	for _, it := range items {
 		h := it.header
-		if !h.idempotent() || p.recalled[h.ProducerID] || !p.producers.mayHaveOlder(h) {
+		if _, looked := p.recalled[h.ProducerID]; looked || !h.idempotent() || !p.producers.mayHaveOlder(h) {
 			continue
 		}
 		if missing == nil {
@@ -77,10 +78,10 @@ func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.recalled == nil {
-		p.recalled = make(map[int64]bool)
+		p.recalled = make(map[int64]time.Time)
 	}
 	for pid, hs := range missing {
-		p.recalled[pid] = true
+		p.recalled[pid] = time.Now()
 		if len(hs) == 0 {
 			continue
 		}

@@ -24,12 +24,20 @@ const (
 )
 
 // maybeSweep starts a background sweep if this partition has not had one
-// for SweepInterval.
+// for SweepInterval, and forgets the idempotent producers it has not seen
+// for ProducerExpiry.
 func (p *partition) maybeSweep(t Topic) {
 	p.mu.Lock()
 	due := olderThan(p.swept, p.e.opts.SweepInterval)
 	if due {
 		p.swept = time.Now()
+		before := p.swept.Add(-p.e.opts.ProducerExpiry)
+		p.producers.expire(before)
+		for pid, at := range p.recalled {
+			if at.Before(before) {
+				delete(p.recalled, pid)
+			}
+		}
 	}
 	p.mu.Unlock()
 	if !due {
