@@ -81,12 +81,24 @@ func (p *partition) ensureLoaded(ctx context.Context) error {
 // where the log ends, and rebuilds producer state from the newest objects.
 // p.writeMu is held.
 func (p *partition) load(ctx context.Context) error {
-	var ls logStartDoc
-	etag, err := p.e.readJSON(ctx, logStartKey(p.id.topicID, p.id.partition), &ls)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("load partition: %w", err)
-	}
+	// The log start and the listing are independent: ask for both at
+	// once, one round trip to the bucket instead of two (a woken broker's
+	// first produce or fetch waits for them).
+	var (
+		ls       logStartDoc
+		etag     string
+		lsErr    error
+		lsLoaded = make(chan struct{})
+	)
+	go func() {
+		defer close(lsLoaded)
+		etag, lsErr = p.e.readJSON(ctx, logStartKey(p.id.topicID, p.id.partition), &ls)
+	}()
 	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), "")
+	<-lsLoaded
+	if lsErr != nil && !errors.Is(lsErr, ErrNotFound) {
+		return fmt.Errorf("load partition: %w", lsErr)
+	}
 	if err != nil {
 		return fmt.Errorf("load partition: %w", err)
 	}
@@ -109,20 +121,24 @@ func (p *partition) load(ctx context.Context) error {
 	var unread []segment
 	if n := len(segs); n > 0 {
 		// The newest objects hold the producer states that matter for
-		// retries; read a few, oldest first.
+		// retries; read a few at once, and record them oldest first.
 		from := max(0, n-producerWindow)
 		for i := range from {
 			if loadedAt.Sub(modified[i]) < p.e.opts.ProducerRetryHorizon {
 				unread = append(unread, segs[i])
 			}
 		}
+		newest, err := p.e.readObjects(ctx, segs[from:])
+		if err != nil {
+			return fmt.Errorf("load partition: %w", err)
+		}
 		for i := from; i < n; i++ {
-			data, err := p.e.readObject(ctx, segs[i].key)
-			if errors.Is(err, ErrNotFound) && i < n-1 {
-				continue // removed by DeleteRecords meanwhile
-			}
-			if err != nil {
-				return fmt.Errorf("load partition: %w", err)
+			data := newest[i-from]
+			if data == nil {
+				if i < n-1 {
+					continue // removed by DeleteRecords meanwhile
+				}
+				return fmt.Errorf("load partition: %s: %w", segs[i].key, ErrNotFound)
 			}
 			if err := producers.recordObject(data); err != nil {
 				return fmt.Errorf("load partition: %s: %w", segs[i].key, err)
@@ -177,4 +193,28 @@ func (e *Engine) readObject(ctx context.Context, key string) ([]byte, error) {
 	}
 	e.cache.put(key, obj.Data)
 	return obj.Data, nil
+}
+
+// parallelReads bounds the GETs readObjects makes at once.
+const parallelReads = 8
+
+// readObjects reads the objects of segs, parallelReads at a time;
+// an object that is gone reads as nil.
+func (e *Engine) readObjects(ctx context.Context, segs []segment) ([][]byte, error) {
+	objects := make([][]byte, len(segs))
+	errs := make([]error, len(segs))
+	sem := make(chan struct{}, parallelReads)
+	var wg sync.WaitGroup
+	for i, seg := range segs {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			data, err := e.readObject(ctx, seg.key)
+			if !errors.Is(err, ErrNotFound) {
+				objects[i], errs[i] = data, err
+			}
+		})
+	}
+	wg.Wait()
+	return objects, errors.Join(errs...)
 }

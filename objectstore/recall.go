@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -95,9 +94,6 @@ func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 	return nil
 }
 
-// recentReadConcurrency bounds the parallel GETs of recallRecent.
-const recentReadConcurrency = 8
-
 // recallRecent completes the producer table with the objects load did not
 // read but that were written within the retry horizon before it. It runs
 // the first time a batch could be the retry of a batch in one of them and
@@ -147,25 +143,4 @@ func (p *partition) recallRecent(ctx context.Context, items []*pendingAppend) er
 	}
 	p.unread = nil
 	return nil
-}
-
-// readObjects reads the objects of segs, recentReadConcurrency at a time;
-// an object that is gone reads as nil.
-func (e *Engine) readObjects(ctx context.Context, segs []segment) ([][]byte, error) {
-	objects := make([][]byte, len(segs))
-	errs := make([]error, len(segs))
-	sem := make(chan struct{}, recentReadConcurrency)
-	var wg sync.WaitGroup
-	for i, seg := range segs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			data, err := e.readObject(ctx, seg.key)
-			if !errors.Is(err, ErrNotFound) {
-				objects[i], errs[i] = data, err
-			}
-		})
-	}
-	wg.Wait()
-	return objects, errors.Join(errs...)
 }
