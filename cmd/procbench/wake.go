@@ -7,6 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -23,6 +27,7 @@ func wake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	c.register(fs)
 	runs := fs.Int("runs", 20, "wakes measured per storage; the table shows the median")
+	latency := fs.Duration("store-latency", 20*time.Millisecond, "also measure s3 through a proxy that delays each request to MinIO this long, as a remote store would (0: skip)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,6 +50,15 @@ func wake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer srv.Close()
 		storages = append(storages, storage{"s3", url, env})
+		if *latency > 0 {
+			slow, err := startDelayingProxy(srv.Endpoint, *latency)
+			if err != nil {
+				return err
+			}
+			defer slow.Close()
+			name := fmt.Sprintf("s3, +%v per request", *latency)
+			storages = append(storages, storage{name, strings.Replace(url, srv.Endpoint, slow.URL, 1), env})
+		}
 	}
 
 	fmt.Fprintf(stdout, "siesta under systemd-socket-activate, a new franz-go producer (acks=all, idempotent, no linger) per wake: from creating it (it connects at once) to its first record acknowledged, topic auto-created; %d wakes per storage (1 unmeasured first); %s\n\n", *runs, machine())
@@ -132,4 +146,24 @@ func firstProduce(ctx context.Context, addr string) (time.Duration, error) {
 		return 0, fmt.Errorf("produce: %w", err)
 	}
 	return time.Since(start), nil
+}
+
+// startDelayingProxy serves an HTTP proxy to target that holds each
+// request for delay before forwarding it: a local MinIO made to answer
+// like a remote store. The Host header is kept, so that request signatures
+// still match.
+func startDelayingProxy(target string, delay time.Duration) (*httptest.Server, error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, fmt.Errorf("store latency proxy: %w", err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})), nil
 }
