@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -29,9 +30,19 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 	resp.Brokers = []kmsg.MetadataResponseBroker{b}
 	resp.ControllerID = s.cfg.NodeID
 	resp.AuthorizedOperations = -2147483648
-	if id, err := s.engine.ClusterID(ctx); err == nil {
-		resp.ClusterID = &id
-	}
+	// On a broker that has just started, the cluster id and each topic
+	// are a read from the bucket: look them up at once, not one after
+	// another (on S3, each is tens of milliseconds of a woken client's
+	// first request).
+	clusterID := make(chan *string, 1)
+	go func() {
+		id, err := s.engine.ClusterID(ctx)
+		if err != nil {
+			clusterID <- nil
+			return
+		}
+		clusterID <- &id
+	}()
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
@@ -42,28 +53,42 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 		for _, t := range topics {
 			resp.Topics = append(resp.Topics, s.metadataTopic(t, nil))
 		}
+		resp.ClusterID = <-clusterID
 		return resp
 	}
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
-	for _, rt := range req.Topics {
-		var (
-			t   objectstore.Topic
-			err error
-		)
-		switch {
-		case rt.Topic != nil:
-			t, err = s.lookupTopic(ctx, *rt.Topic, allowCreate)
-			if err != nil {
-				t.Name = *rt.Topic
-			}
-		case rt.TopicID != [16]byte{}:
-			t, err = s.engine.TopicByID(ctx, topicIDString(rt.TopicID))
-		default:
-			err = objectstore.ErrInvalidTopicName
-		}
-		resp.Topics = append(resp.Topics, s.metadataTopic(t, err))
+	resp.Topics = make([]kmsg.MetadataResponseTopic, len(req.Topics))
+	sem := make(chan struct{}, parallelLookups)
+	var wg sync.WaitGroup
+	for i, rt := range req.Topics {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			resp.Topics[i] = s.metadataTopic(s.requestedTopic(ctx, rt, allowCreate))
+		})
 	}
+	wg.Wait()
+	resp.ClusterID = <-clusterID
 	return resp
+}
+
+// parallelLookups bounds the topics one Metadata request looks up at once.
+const parallelLookups = 8
+
+// requestedTopic looks up a topic a Metadata request names, by name
+// (creating it if allowed) or by id.
+func (s *Server) requestedTopic(ctx context.Context, rt kmsg.MetadataRequestTopic, allowCreate bool) (objectstore.Topic, error) {
+	switch {
+	case rt.Topic != nil:
+		t, err := s.lookupTopic(ctx, *rt.Topic, allowCreate)
+		if err != nil {
+			t.Name = *rt.Topic
+		}
+		return t, err
+	case rt.TopicID != [16]byte{}:
+		return s.engine.TopicByID(ctx, topicIDString(rt.TopicID))
+	}
+	return objectstore.Topic{}, objectstore.ErrInvalidTopicName
 }
 
 func (s *Server) metadataTopic(t objectstore.Topic, err error) kmsg.MetadataResponseTopic {
