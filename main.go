@@ -126,7 +126,9 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 		}
 		stopMetrics, err := serveMetrics(cfg.MetricsListen, logger, writers...)
 		if err != nil {
-			_ = srv.Shutdown(ctx) // nothing to drain yet: the broker has just started
+			drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+			_ = srv.Shutdown(drainCtx)
+			cancel()
 			return err
 		}
 		defer stopMetrics()

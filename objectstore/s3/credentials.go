@@ -92,8 +92,9 @@ type settings struct {
 //
 // A profile that relies on a source siesta does not support (assume role,
 // SSO, credential_process, web identity) is an error, as is
-// AWS_WEB_IDENTITY_TOKEN_FILE when nothing before step 5 applies: falling
-// through to another identity would be a surprise at the first request.
+// AWS_WEB_IDENTITY_TOKEN_FILE without environment keys (the SDK tries it
+// right after them): falling through to another identity would be a
+// surprise at the first request.
 // A profile named by AWS_PROFILE must exist, even when the environment's
 // keys are used (they win, as with the SDK). When nothing applies,
 // requests fail with errNoCredentials.
@@ -140,6 +141,13 @@ func resolveCredentials(opts Options, env lookupEnv, prof profile) (aws.Credenti
 		return nil, "", errors.New("AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")
 	}
 
+	// The SDK tries web identity next: refuse it here, rather than let a
+	// profile or container credentials stand in for the role it names.
+	if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") != "" {
+		return nil, "", errors.New("AWS_WEB_IDENTITY_TOKEN_FILE is set, but siesta does not support web identity " +
+			"(EKS IAM roles for service accounts): use EKS Pod Identity (container credentials) or access keys")
+	}
+
 	if err := prof.checkSupported(); err != nil {
 		return nil, "", err
 	}
@@ -149,11 +157,6 @@ func resolveCredentials(opts Options, env lookupEnv, prof profile) (aws.Credenti
 
 	if p, source, ok, err := containerCredentials(env); err != nil || ok {
 		return p, source, err
-	}
-
-	if env.get("AWS_WEB_IDENTITY_TOKEN_FILE") != "" {
-		return nil, "", errors.New("AWS_WEB_IDENTITY_TOKEN_FILE is set, but siesta does not support web identity " +
-			"(EKS IAM roles for service accounts): use EKS Pod Identity (container credentials) or access keys")
 	}
 
 	tried := fmt.Sprintf("tried AWS_ACCESS_KEY_ID, profile %q in %s, AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI",

@@ -208,12 +208,14 @@ func TestCredentialSources(t *testing.T) {
 			wantSource: "container credentials from http://169.254.170.2/v2/credentials/x",
 		},
 		{
-			name: "container beats web identity",
+			// The SDK takes web identity before the profile and container
+			// credentials: refused, not replaced by them.
+			name: "web identity refused before container credentials",
 			env: envMap{
 				"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://[fd00:ec2::23]/v1/credentials",
 				"AWS_WEB_IDENTITY_TOKEN_FILE":        "/var/run/token",
 			},
-			wantSource: "container credentials from http://[fd00:ec2::23]/v1/credentials",
+			wantErr: "does not support web identity",
 		},
 		{name: "EC2 instance role", wantSource: "EC2 instance role from http://169.254.169.254"},
 		{

@@ -460,9 +460,13 @@ func (b *Bucket) commitQueued() {
 // back the others' writes. An error other than a failed condition fails
 // the whole group, which is then not written.
 func (b *Bucket) commitGroup(group []*pendingWrite) {
+	// A failed group writes nothing, so every write in it fails with
+	// err, those whose condition failed too: their condition may have
+	// failed only because of an earlier write in the group. Only writes
+	// whose caller gave up keep that error.
 	fail := func(err error) {
 		for _, w := range group {
-			if w.err == nil {
+			if w.err == nil || errors.Is(w.err, objectstore.ErrPreconditionFailed) {
 				w.etag, w.err = "", err
 			}
 		}

@@ -371,3 +371,31 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("taken: %q, %v; want the first write's data", obj.Data, err)
 	}
 }
+
+// TestFailedGroupWritesNothing: when a group's transaction fails, every
+// write in it fails with that error, including one whose condition failed
+// only because of an earlier write of the same group.
+func TestFailedGroupWritesNothing(t *testing.T) {
+	t.Parallel()
+	b := openPath(t, filepath.Join(t.TempDir(), "siesta.db"), Options{})
+	insert := func(key string) putFunc {
+		return func(ctx context.Context, tx *sql.Tx, version, now int64) (sql.Result, error) {
+			return tx.StmtContext(ctx, b.insert).ExecContext(ctx, key, version, now, []byte("v"))
+		}
+	}
+	broken := errors.New("broken statement")
+	group := []*pendingWrite{
+		{ctx: t.Context(), put: insert("k")},
+		{ctx: t.Context(), put: insert("k")}, // fails its condition only because of the first
+		{ctx: t.Context(), put: func(context.Context, *sql.Tx, int64, int64) (sql.Result, error) { return nil, broken }},
+	}
+	b.commitGroup(group)
+	for i, w := range group {
+		if !errors.Is(w.err, broken) || w.etag != "" {
+			t.Errorf("write %d: etag %q, err %v; want the group's error", i, w.etag, w.err)
+		}
+	}
+	if _, err := b.Get(t.Context(), "k"); !errors.Is(err, objectstore.ErrNotFound) {
+		t.Errorf("k after a failed group: %v, want not found", err)
+	}
+}
