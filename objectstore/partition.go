@@ -123,7 +123,7 @@ func (p *partition) load(ctx context.Context) error {
 		// The newest objects hold the producer states that matter for
 		// retries; read a few at once, and record them oldest first.
 		from := max(0, n-producerWindow)
-		for i := range from {
+		for i := max(0, from-recallLimit); i < from; i++ {
 			if loadedAt.Sub(modified[i]) < p.e.opts.ProducerRetryHorizon {
 				unread = append(unread, segs[i])
 			}

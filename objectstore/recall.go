@@ -101,8 +101,9 @@ func (p *partition) recall(ctx context.Context, items []*pendingAppend) error {
 // (sequence 0, which recall takes as new) from a producer the table does
 // not know, within the horizon after the load. A broker that has followed
 // the tail since the load has read every newer object itself, so only
-// these can hold such a batch. They are read once per load, in parallel.
-// p.writeMu is held.
+// these can hold such a batch. They are read once per load, a few at a
+// time, at most recallLimit of them (load keeps the newest). p.writeMu is
+// held.
 func (p *partition) recallRecent(ctx context.Context, items []*pendingAppend) error {
 	p.mu.Lock()
 	unread := p.unread
@@ -123,22 +124,30 @@ func (p *partition) recallRecent(ctx context.Context, items []*pendingAppend) er
 		return nil
 	}
 
-	objects, err := p.e.readObjects(ctx, unread)
-	if err != nil {
-		return fmt.Errorf("recall recent producers: %w", err)
-	}
+	// Oldest first, a few objects in memory at a time.
 	older := make(producerTable)
-	for i, data := range objects {
-		if data == nil {
-			continue // removed by retention or DeleteRecords meanwhile
+	for len(unread) > 0 {
+		chunk := unread[:min(parallelReads, len(unread))]
+		unread = unread[len(chunk):]
+		objects, err := p.e.readObjects(ctx, chunk)
+		if err != nil {
+			return fmt.Errorf("recall recent producers: %w", err)
 		}
-		if err := older.recordObject(data); err != nil {
-			return fmt.Errorf("recall recent producers: %s: %w", unread[i].key, err)
+		for i, data := range objects {
+			if data == nil {
+				continue // removed by retention or DeleteRecords meanwhile
+			}
+			if err := older.recordObject(data); err != nil {
+				return fmt.Errorf("recall recent producers: %s: %w", chunk[i].key, err)
+			}
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for pid, st := range older {
+		if _, rebuilt := p.recalled[pid]; rebuilt {
+			continue // recall read these objects for it already
+		}
 		p.producers.mergeOlder(pid, st)
 	}
 	p.unread = nil
