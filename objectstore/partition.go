@@ -196,7 +196,7 @@ func (e *Engine) readObject(ctx context.Context, key string) ([]byte, error) {
 }
 
 // parallelReads bounds the GETs readObjects makes at once.
-const parallelReads = 8
+const parallelReads = 16
 
 // readObjects reads the objects of segs, parallelReads at a time;
 // an object that is gone reads as nil.
