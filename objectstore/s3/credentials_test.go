@@ -518,9 +518,7 @@ func TestRegion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			env := testHome(t, tt.env, "", tt.config)
-			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "id", "secret"
-			s, err := resolveSettings(tt.opts, env.lookup)
+			s, err := settingsWithKeys(t, tt.opts, tt.env, tt.config)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -529,6 +527,16 @@ func TestRegion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// settingsWithKeys resolves the settings for opts with env and a shared
+// config file holding config in a test home, with access keys in the
+// environment so that no credential source is looked for.
+func settingsWithKeys(t *testing.T, opts Options, env envMap, config string) (settings, error) {
+	t.Helper()
+	home := testHome(t, env, "", config)
+	home["AWS_ACCESS_KEY_ID"], home["AWS_SECRET_ACCESS_KEY"] = "id", "secret"
+	return resolveSettings(opts, home.lookup)
 }
 
 // TestEndpoint checks where the endpoint comes from, first match winning.
@@ -564,9 +572,7 @@ func TestEndpoint(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			env := testHome(t, tt.env, "", "")
-			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "id", "secret"
-			s, err := resolveSettings(tt.opts, env.lookup)
+			s, err := settingsWithKeys(t, tt.opts, tt.env, "")
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("resolveSettings: %v, want an error containing %q", err, tt.wantErr)
