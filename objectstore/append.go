@@ -145,11 +145,7 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			return
 		}
 	}
-	if err := p.recallRecent(ctx, items); err != nil {
-		finish(err)
-		return
-	}
-	if err := p.recall(ctx, items); err != nil {
+	if err := p.lookBack(ctx, items); err != nil {
 		finish(err)
 		return
 	}

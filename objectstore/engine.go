@@ -39,7 +39,7 @@ type Options struct {
 	// producer may still retry it: librdkafka's default message timeout.
 	// For that long after a broker loads a partition, a producer's first
 	// batch on it is checked against the objects written in the horizon
-	// before the load (see recallRecent). Default 5m.
+	// before the load (see lookBack). Default 5m.
 	ProducerRetryHorizon time.Duration
 	// ProducerExpiry is how long a partition remembers an idempotent
 	// producer that appends nothing: Kafka's producer.id.expiration.ms.

@@ -32,9 +32,9 @@ type partition struct {
 	logStartETag string
 	segments     []segment // ascending, contiguous, covering [logStart-ish, next)
 	producers    producerTable
-	recalled     map[int64]time.Time // producers recall looked for, and when (see recall)
 	loadedAt     time.Time
-	unread       []segment // objects load did not read for producer state, written in the retry horizon before it (see recallRecent)
+	skipped      []skippedObject // objects load did not read for producer state, newest recallLimit, ascending (see lookBack)
+	skippedRead  int             // how many of skipped, newest first, lookBack has read
 	queue        []*pendingAppend
 	flushing     bool
 	refreshed    time.Time // last time the tail was compared with the bucket
@@ -118,15 +118,13 @@ func (p *partition) load(ctx context.Context) error {
 	}
 	producers := make(producerTable)
 	next := ls.Offset
-	var unread []segment
+	var skipped []skippedObject
 	if n := len(segs); n > 0 {
 		// The newest objects hold the producer states that matter for
 		// retries; read a few at once, and record them oldest first.
 		from := max(0, n-producerWindow)
 		for i := max(0, from-recallLimit); i < from; i++ {
-			if loadedAt.Sub(modified[i]) < p.e.opts.ProducerRetryHorizon {
-				unread = append(unread, segs[i])
-			}
+			skipped = append(skipped, skippedObject{segs[i], modified[i]})
 		}
 		newest, err := p.e.readObjects(ctx, segs[from:])
 		if err != nil {
@@ -160,9 +158,8 @@ func (p *partition) load(ctx context.Context) error {
 	p.logStart = ls.Offset
 	p.logStartETag = etag
 	p.producers = producers
-	p.recalled = nil
 	p.loadedAt = loadedAt
-	p.unread = unread
+	p.skipped, p.skippedRead = skipped, 0
 	p.loaded = true
 	p.refreshed = time.Now()
 	p.swept = p.refreshed // the listing above was as good as a sweep's

@@ -31,13 +31,7 @@ func (p *partition) maybeSweep(t Topic) {
 	due := olderThan(p.swept, p.e.opts.SweepInterval)
 	if due {
 		p.swept = time.Now()
-		before := p.swept.Add(-p.e.opts.ProducerExpiry)
-		p.producers.expire(before)
-		for pid, at := range p.recalled {
-			if at.Before(before) {
-				delete(p.recalled, pid)
-			}
-		}
+		p.producers.expire(p.swept.Add(-p.e.opts.ProducerExpiry))
 	}
 	p.mu.Unlock()
 	if !due {

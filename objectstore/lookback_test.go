@@ -155,3 +155,37 @@ func sum(counts []int32) int {
 	}
 	return n
 }
+
+// TestLookBackInStages: a new producer's first batch after a load reads
+// only the skipped objects of the retry horizon (none here), and a later
+// retry from another producer still reads the rest.
+func TestLookBackInStages(t *testing.T) {
+	t.Parallel()
+	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
+		ctx := context.Background()
+		e := newEngine(bucket)
+		topic := mustTopic(t, e, "stages", 1)
+		if _, err := e.Append(ctx, topic, 0, batchSpec{records: 1, producerID: 7, epoch: 0, sequence: 0, timestamp: 1}.encode()); err != nil {
+			t.Fatal(err)
+		}
+		retried := batchSpec{records: 1, producerID: 7, epoch: 0, sequence: 1, timestamp: 1}.encode()
+		first, err := e.Append(ctx, topic, 0, retried)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			if _, err := e.Append(ctx, topic, 0, batchSpec{records: 1, producerID: 8, epoch: 0, sequence: int32(i), timestamp: 1}.encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		restarted := objectstore.New(bucket, objectstore.Options{TailRefresh: time.Millisecond, ProducerRetryHorizon: time.Nanosecond})
+		if res, err := restarted.Append(ctx, topic, 0, batchSpec{records: 1, producerID: 9, epoch: 0, sequence: 0, timestamp: 1}.encode()); err != nil || res.Duplicate {
+			t.Fatalf("new producer's first batch: %+v, %v", res, err)
+		}
+		retry, err := restarted.Append(ctx, topic, 0, retried)
+		if err != nil || !retry.Duplicate || retry.BaseOffset != first.BaseOffset {
+			t.Fatalf("retry after the first look-back: %+v, %v; want duplicate at %d", retry, err, first.BaseOffset)
+		}
+	})
+}
