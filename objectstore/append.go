@@ -241,6 +241,7 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			p.producers[pid] = st
 		}
 		p.segments = append(p.segments, segment{base: base, end: offset, key: key})
+		p.trimIndex()
 		p.next = offset
 		p.refreshed = time.Now()
 		p.mu.Unlock()

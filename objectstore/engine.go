@@ -102,6 +102,10 @@ type Engine struct {
 	log    *slog.Logger
 	cache  *objectCache
 
+	// listPage and maxIndexed size partition indexes (see index.go);
+	// tests make them small.
+	listPage, maxIndexed int
+
 	mu         sync.Mutex
 	topics     map[string]*topicEntry
 	listed     time.Time // when the topic listing was last read
@@ -137,6 +141,8 @@ func New(bucket Bucket, opts Options) *Engine {
 		opts:       opts,
 		log:        opts.Logger,
 		cache:      newObjectCache(opts.CacheBytes),
+		listPage:   listPage,
+		maxIndexed: maxIndexed,
 		topics:     make(map[string]*topicEntry),
 		partitions: make(map[partitionID]*partition),
 		appended:   make(chan struct{}),

@@ -30,7 +30,8 @@ type partition struct {
 	next         int64 // the high watermark: next offset to assign
 	logStart     int64
 	logStartETag string
-	segments     []segment // ascending, contiguous, covering [logStart-ish, next)
+	segments     []segment // the index: ascending, contiguous, ending at next (see index.go)
+	located      []segment // the run of objects below the index that locate found last
 	producers    producerTable
 	loadedAt     time.Time
 	skipped      []skippedObject // objects load did not read for producer state, newest recallLimit, ascending (see lookBack)
@@ -77,8 +78,9 @@ func (p *partition) ensureLoaded(ctx context.Context) error {
 	return p.load(ctx)
 }
 
-// load builds the index from a listing, reads the newest object to learn
-// where the log ends, and rebuilds producer state from the newest objects.
+// load indexes the partition's newest objects (see listNewest), reads the
+// newest one to learn where the log ends, and rebuilds producer state from
+// the newest few.
 // p.writeMu is held.
 func (p *partition) load(ctx context.Context) error {
 	// The log start and the listing are independent: ask for both at
@@ -94,7 +96,7 @@ func (p *partition) load(ctx context.Context) error {
 		defer close(lsLoaded)
 		etag, lsErr = p.e.readJSON(ctx, logStartKey(p.id.topicID, p.id.partition), &ls)
 	}()
-	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), "")
+	objs, err := p.listNewest(ctx)
 	<-lsLoaded
 	if lsErr != nil && !errors.Is(lsErr, ErrNotFound) {
 		return fmt.Errorf("load partition: %w", lsErr)
@@ -103,19 +105,7 @@ func (p *partition) load(ctx context.Context) error {
 		return fmt.Errorf("load partition: %w", err)
 	}
 	loadedAt := time.Now()
-	segs := make([]segment, 0, len(objs))
-	var modified []time.Time // of each of segs
-	for _, o := range objs {
-		base, ok := segmentBase(o.Key)
-		if !ok {
-			continue
-		}
-		if n := len(segs); n > 0 {
-			segs[n-1].end = base
-		}
-		segs = append(segs, segment{base: base, end: base, key: o.Key})
-		modified = append(modified, o.LastModified)
-	}
+	segs := segmentsOf(objs) // objs are all segment keys: segs[i] is objs[i]
 	producers := make(producerTable)
 	next := ls.Offset
 	var skipped []skippedObject
@@ -124,7 +114,7 @@ func (p *partition) load(ctx context.Context) error {
 		// retries; read a few at once, and record them oldest first.
 		from := max(0, n-producerWindow)
 		for i := max(0, from-recallLimit); i < from; i++ {
-			skipped = append(skipped, skippedObject{segs[i], modified[i]})
+			skipped = append(skipped, skippedObject{segs[i], objs[i].LastModified})
 		}
 		newest, err := p.e.readObjects(ctx, segs[from:])
 		if err != nil {
@@ -154,6 +144,7 @@ func (p *partition) load(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.segments = segs
+	p.located = nil
 	p.next = next
 	p.logStart = ls.Offset
 	p.logStartETag = etag
@@ -162,7 +153,7 @@ func (p *partition) load(ctx context.Context) error {
 	p.skipped, p.skippedRead = skipped, 0
 	p.loaded = true
 	p.refreshed = time.Now()
-	p.swept = p.refreshed // the listing above was as good as a sweep's
+	p.swept = p.refreshed // the first sweep comes a SweepInterval after waking, not with it
 	return nil
 }
 

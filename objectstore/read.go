@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 )
 
 // PartitionOffsets are a partition's bounds.
@@ -96,8 +95,6 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 		p.mu.Unlock()
 		return res, fmt.Errorf("offset %d outside [%d, %d]: %w", offset, res.LogStart, res.HighWatermark, ErrOffsetOutOfRange)
 	}
-	i := sort.Search(len(p.segments), func(i int) bool { return p.segments[i].end > offset })
-	segs := append([]segment(nil), p.segments[i:]...)
 	p.mu.Unlock()
 
 	// The batches are gathered as slices of the (immutable) objects and
@@ -113,57 +110,90 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 		}
 		return bytes.Join(parts, nil) // one allocation, not zeroed first
 	}
-	for _, seg := range segs {
-		if size > 0 && size >= maxBytes {
-			break
+	// cursor is the next offset to return: objects are looked up a few at
+	// a time, from the index or below it (see segmentsFrom).
+	cursor := offset
+	for cursor < res.HighWatermark && (size == 0 || size < maxBytes) {
+		segs, err := p.segmentsFrom(ctx, cursor, readChunk)
+		if err != nil {
+			res.Records = records()
+			return res, fmt.Errorf("read offset %d: %w", cursor, err)
 		}
-		data, err := e.readObject(ctx, seg.key)
-		if errors.Is(err, ErrNotFound) {
-			// Deleted under us by DeleteRecords on some broker.
+		if len(segs) == 0 {
 			if size > 0 {
 				break
 			}
-			if err := p.reloadLogStart(ctx); err != nil {
-				return res, err
-			}
-			return res, fmt.Errorf("offset %d was deleted: %w", offset, ErrOffsetOutOfRange)
+			return res, p.deletedUnder(ctx, offset)
 		}
-		if err != nil {
-			res.Records = records()
-			return res, fmt.Errorf("read %s: %w", seg.key, err)
-		}
-		// eachBatch walks the object without gaps, so the batches taken
-		// from it are the contiguous range data[from:to].
+		from := cursor
 		full := false
-		pos, from, to := 0, -1, -1
-		err = eachBatch(data, func(h batchHeader, raw []byte) bool {
-			start := pos
-			pos += len(raw)
-			if h.lastOffset() < offset {
-				return true
-			}
-			if size > 0 && size+len(raw) > maxBytes {
+		for _, seg := range segs {
+			if size > 0 && size >= maxBytes {
 				full = true
-				return false
+				break
 			}
-			if from < 0 {
-				from = start
+			data, err := e.readObject(ctx, seg.key)
+			if errors.Is(err, ErrNotFound) {
+				// Deleted under us by DeleteRecords on some broker.
+				if size > 0 {
+					full = true
+					break
+				}
+				return res, p.deletedUnder(ctx, offset)
 			}
-			to = pos
-			size += len(raw)
-			return true
-		})
-		if from >= 0 {
-			parts = append(parts, data[from:to])
+			if err != nil {
+				res.Records = records()
+				return res, fmt.Errorf("read %s: %w", seg.key, err)
+			}
+			// eachBatch walks the object without gaps, so the batches
+			// taken from it are the contiguous range data[from:to].
+			pos, start, stop := 0, -1, -1
+			err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+				begin := pos
+				pos += len(raw)
+				if h.lastOffset() < cursor {
+					return true
+				}
+				if size > 0 && size+len(raw) > maxBytes {
+					full = true
+					return false
+				}
+				if start < 0 {
+					start = begin
+				}
+				stop = pos
+				size += len(raw)
+				cursor = h.lastOffset() + 1
+				return true
+			})
+			if start >= 0 {
+				parts = append(parts, data[start:stop])
+			}
+			if err != nil {
+				res.Records = records()
+				return res, fmt.Errorf("read %s: %w", seg.key, err)
+			}
+			if full {
+				break
+			}
 		}
-		if err != nil {
-			res.Records = records()
-			return res, fmt.Errorf("read %s: %w", seg.key, err)
-		}
-		if full {
+		if full || cursor == from {
 			break
 		}
 	}
 	res.Records = records()
 	return res, nil
+}
+
+// readChunk is how many objects Read looks up at a time.
+const readChunk = 64
+
+// deletedUnder is the error for a read at offset whose object is gone:
+// DeleteRecords or retention moved the log start past it, perhaps on
+// another broker.
+func (p *partition) deletedUnder(ctx context.Context, offset int64) error {
+	if err := p.reloadLogStart(ctx); err != nil {
+		return err
+	}
+	return fmt.Errorf("offset %d was deleted: %w", offset, ErrOffsetOutOfRange)
 }

@@ -48,7 +48,17 @@ func (p *partition) maybeSweep(t Topic) {
 
 // sweep applies the topic's retention and deletes expired objects.
 func (p *partition) sweep(ctx context.Context, t Topic) error {
-	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), "")
+	now := time.Now()
+	retentionMs := configInt(t.Configs, "retention.ms", defaultRetentionMs)
+	retentionBytes := configInt(t.Configs, "retention.bytes", defaultRetentionBytes)
+	objs, err := p.listSweepable(ctx, func(o ObjectInfo) bool {
+		if retentionBytes >= 0 {
+			return true // the partition's size counts every object
+		}
+		base, _ := segmentBase(o.Key)
+		expired := retentionMs >= 0 && now.Sub(o.LastModified) > time.Duration(retentionMs)*time.Millisecond
+		return expired || base < p.currentLogStart()
+	})
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
@@ -72,9 +82,6 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 	}
 	candidates := segs[:len(segs)-1]
 
-	now := time.Now()
-	retentionMs := configInt(t.Configs, "retention.ms", defaultRetentionMs)
-	retentionBytes := configInt(t.Configs, "retention.bytes", defaultRetentionBytes)
 	var total int64
 	for _, o := range segs {
 		total += o.Size
@@ -108,6 +115,28 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 		p.e.cache.remove(o.Key)
 	}
 	return nil
+}
+
+// listSweepable lists the partition oldest first, a page at a time, and
+// stops after a page whose last object is not one more (want says whether
+// it is) might remove: objects are written in offset order, so the ones
+// after it are younger. A sweep of a partition with a long history reads
+// the part of it retention is about to remove, not all of it.
+func (p *partition) listSweepable(ctx context.Context, want func(ObjectInfo) bool) ([]ObjectInfo, error) {
+	prefix := partitionPrefix(p.id.topicID, p.id.partition)
+	var all []ObjectInfo
+	after := ""
+	for {
+		objs, err := p.e.bucket.List(ctx, prefix, after, p.e.listPage)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, objs...)
+		if len(objs) < p.e.listPage || !want(objs[len(objs)-1]) {
+			return all, nil
+		}
+		after = objs[len(objs)-1].Key
+	}
 }
 
 func (p *partition) currentLogStart() int64 {

@@ -151,6 +151,7 @@ func (p *partition) addObject(key string, data []byte) error {
 		return fmt.Errorf("%s: %w", key, err)
 	}
 	p.segments = append(p.segments, segment{base: base, end: end, key: key})
+	p.trimIndex()
 	p.next = end
 	return nil
 }

@@ -65,33 +65,43 @@ func (e *Engine) scanBatches(ctx context.Context, t Topic, partition int32, fn f
 	}
 	p.maybeRefresh(ctx)
 	p.mu.Lock()
-	segs := append([]segment(nil), p.segments...)
-	logStart := p.logStart
+	logStart, next := p.logStart, p.next
 	p.mu.Unlock()
-	for _, seg := range segs {
-		if seg.end <= logStart {
-			continue
+	for cursor := logStart; cursor < next; {
+		segs, err := p.segmentsFrom(ctx, cursor, readChunk)
+		if err != nil || len(segs) == 0 {
+			return err // none: deleted meanwhile
 		}
-		data, err := e.readObject(ctx, seg.key)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted meanwhile
+		from := cursor
+		for _, seg := range segs {
+			data, err := e.readObject(ctx, seg.key)
+			if errors.Is(err, ErrNotFound) {
+				if seg.end > seg.base {
+					cursor = max(cursor, seg.end)
+				}
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("read %s: %w", seg.key, err)
+			}
+			var fnErr error
+			more := true
+			err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+				cursor = max(cursor, h.lastOffset()+1)
+				more, fnErr = fn(h, raw, logStart)
+				return more && fnErr == nil
+			})
+			if err == nil {
+				err = fnErr
+			}
+			if err != nil {
+				return fmt.Errorf("scan %s: %w", seg.key, err)
+			}
+			if !more {
+				return nil
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", seg.key, err)
-		}
-		var fnErr error
-		more := true
-		err = eachBatch(data, func(h batchHeader, raw []byte) bool {
-			more, fnErr = fn(h, raw, logStart)
-			return more && fnErr == nil
-		})
-		if err == nil {
-			err = fnErr
-		}
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", seg.key, err)
-		}
-		if !more {
+		if cursor == from {
 			return nil
 		}
 	}

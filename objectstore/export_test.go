@@ -1,0 +1,7 @@
+package objectstore
+
+// SetIndexSizes makes partition indexes small, so that tests reach the
+// paths a partition with a long history takes (see index.go).
+func SetIndexSizes(e *Engine, listPage, maxIndexed int) {
+	e.listPage, e.maxIndexed = listPage, maxIndexed
+}

@@ -1,0 +1,209 @@
+package objectstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+)
+
+// A partition indexes in memory only its newest objects: a broker woken
+// for a partition with a week of history must not list that history before
+// answering, nor keep a million keys in memory. The index (p.segments)
+// covers a contiguous run of objects ending at the tail; the objects below
+// it are found with a LIST when a reader asks for them (locate).
+const (
+	// listPage is how many keys one LIST asks for: S3's most.
+	listPage = 1000
+	// maxIndexed bounds the index; appends beyond it drop its older half.
+	maxIndexed = 20_000
+)
+
+// listNewest returns a contiguous run of the partition's newest objects,
+// ascending, ending at the newest: every object when they fit in one
+// LIST page, else between one and two pages' worth. Instead of
+// listing the whole history it searches the key space (keys are zero-padded
+// offsets, so they sort as offsets do) for a start after which one full page
+// but not two remain: a few LISTs whatever the partition's length.
+func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
+	first, full, err := p.listSegments(ctx, -1)
+	if err != nil || !full {
+		return first, err
+	}
+	// lo: a full page of objects starts after it (loPage). hi, once found:
+	// fewer than a page do (hiPage, complete).
+	lo, loPage := int64(-1), first
+	hi, hiPage := int64(-1), []ObjectInfo(nil)
+	if len(first) == 0 {
+		return nil, errors.New("a full page of no segments")
+	}
+	lastBase := func(objs []ObjectInfo) int64 { b, _ := segmentBase(objs[len(objs)-1].Key); return b }
+	firstBase, _ := segmentBase(first[0].Key)
+	step := max(lastBase(first)-firstBase+1, 1)
+	for hi < 0 { // gallop
+		x := lastBase(loPage) + step
+		if x < 0 || x > maxOffset {
+			x = maxOffset
+		}
+		objs, full, err := p.listSegments(ctx, x)
+		if err != nil {
+			return nil, err
+		}
+		if !full {
+			hi, hiPage = x, objs
+			break
+		}
+		if x == maxOffset || len(objs) == 0 {
+			return nil, fmt.Errorf("no end to the listing after offset %d", x)
+		}
+		lo, loPage = x, objs
+		step *= 2
+	}
+	// Halve [lo, hi] until loPage reaches hi: then loPage and hiPage
+	// together are every object after lo.
+	for lastBase(loPage) < hi {
+		mid := lo + (hi-lo)/2
+		objs, full, err := p.listSegments(ctx, mid)
+		if err != nil {
+			return nil, err
+		}
+		if !full {
+			hi, hiPage = mid, objs
+		} else if len(objs) > 0 {
+			lo, loPage = mid, objs
+		} else {
+			return nil, fmt.Errorf("a full page of no segments after offset %d", mid)
+		}
+	}
+	newest := slices.Clip(loPage)
+	last := loPage[len(loPage)-1].Key
+	for _, o := range hiPage {
+		if o.Key > last {
+			newest = append(newest, o)
+		}
+	}
+	return newest, nil
+}
+
+// maxOffset is beyond any offset a partition can reach.
+const maxOffset = math.MaxInt64 / 4
+
+// listSegments lists a page of the partition's objects after offset (all
+// of them for a negative offset) and keeps those with segment keys. full
+// says whether the page was full, so that more may follow.
+func (p *partition) listSegments(ctx context.Context, after int64) (objs []ObjectInfo, full bool, err error) {
+	startAfter := ""
+	if after >= 0 {
+		startAfter = p.key(after)
+	}
+	objs, err = p.e.bucket.List(ctx, partitionPrefix(p.id.topicID, p.id.partition), startAfter, p.e.listPage)
+	if err != nil {
+		return nil, false, err
+	}
+	full = len(objs) >= p.e.listPage
+	return slices.DeleteFunc(objs, func(o ObjectInfo) bool {
+		_, ok := segmentBase(o.Key)
+		return !ok
+	}), full, nil
+}
+
+// segmentsOf turns a listing into segments. Each one ends where the next
+// begins; the last one's end is unknown and set to its base.
+func segmentsOf(objs []ObjectInfo) []segment {
+	segs := make([]segment, 0, len(objs))
+	for _, o := range objs {
+		base, ok := segmentBase(o.Key)
+		if !ok {
+			continue
+		}
+		if n := len(segs); n > 0 {
+			segs[n-1].end = base
+		}
+		segs = append(segs, segment{base: base, end: base, key: o.Key})
+	}
+	return segs
+}
+
+// trimIndex drops the older half of the index once it holds more than
+// maxIndexed objects; reads below it locate their objects with a LIST.
+// p.mu is held.
+func (p *partition) trimIndex() {
+	if len(p.segments) > p.e.maxIndexed {
+		p.segments = slices.Clone(p.segments[len(p.segments)-p.e.maxIndexed/2:])
+	}
+}
+
+// segmentsFrom returns up to n segments starting with the one that holds
+// offset: from the index, or for an offset below it from the run of objects
+// the last locate found, or from a new locate. A nil result means no object
+// holds offset (it was deleted).
+func (p *partition) segmentsFrom(ctx context.Context, offset int64, n int) ([]segment, error) {
+	p.mu.Lock()
+	if len(p.segments) > 0 && offset >= p.segments[0].base {
+		segs := p.segments
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].end > offset })
+		out := slices.Clone(segs[i:min(len(segs), i+n)])
+		p.mu.Unlock()
+		return out, nil
+	}
+	// In the located run, only a segment whose end is known (not the
+	// last one) can be trusted to hold offset.
+	run := p.located
+	i := sort.Search(len(run), func(i int) bool { return run[i].end > offset })
+	if i < len(run) && run[i].base <= offset && run[i].end > run[i].base {
+		out := slices.Clone(run[i:min(len(run), i+n)])
+		p.mu.Unlock()
+		return out, nil
+	}
+	p.mu.Unlock()
+	run, err := p.locate(ctx, offset)
+	if err != nil || run == nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.located = run
+	p.mu.Unlock()
+	return slices.Clone(run[:min(len(run), n)]), nil
+}
+
+// locate lists the objects from the one that holds offset, an offset below
+// the index: up to a page of them. It starts listing a few objects' worth
+// of offsets below offset (the index tells how many offsets an object
+// holds on average) and goes further back until the listing starts at or
+// below offset, or forward a page at a time until it passes offset. A nil
+// result means no object holds offset.
+func (p *partition) locate(ctx context.Context, offset int64) ([]segment, error) {
+	p.mu.Lock()
+	span := int64(1)
+	if n := len(p.segments); n > 0 {
+		span = max(1, (p.next-p.segments[0].base)/int64(n))
+	}
+	p.mu.Unlock()
+	back := 8 * span
+	after := offset - back
+	for {
+		objs, full, err := p.listSegments(ctx, after)
+		if err != nil {
+			return nil, fmt.Errorf("locate offset %d: %w", offset, err)
+		}
+		segs := segmentsOf(objs)
+		if len(segs) == 0 || segs[0].base > offset {
+			if after < 0 {
+				return nil, nil
+			}
+			back = min(back*8, maxOffset)
+			after = offset - back
+			continue
+		}
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+		if i == len(segs)-1 && full {
+			// Every listed object starts at or below offset, and more
+			// follow: list on from the last one.
+			after = segs[i].base - 1
+			continue
+		}
+		return segs[i:], nil
+	}
+}
