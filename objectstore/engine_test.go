@@ -21,11 +21,11 @@ import (
 
 // bucketMakers are the backends every engine test runs against. Backends
 // that need a server (S3 on MinIO) add themselves when it is available.
-func bucketMakers(t *testing.T) map[string]func(t *testing.T) objectstore.Bucket {
+func bucketMakers(t testing.TB) map[string]func(t testing.TB) objectstore.Bucket {
 	t.Helper()
-	makers := map[string]func(t *testing.T) objectstore.Bucket{
-		"memory": func(*testing.T) objectstore.Bucket { return memory.New() },
-		"sqlite": func(t *testing.T) objectstore.Bucket {
+	makers := map[string]func(t testing.TB) objectstore.Bucket{
+		"memory": func(testing.TB) objectstore.Bucket { return memory.New() },
+		"sqlite": func(t testing.TB) objectstore.Bucket {
 			b, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "siesta.db"), sqlite.Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -35,7 +35,7 @@ func bucketMakers(t *testing.T) map[string]func(t *testing.T) objectstore.Bucket
 		},
 	}
 	if miniotest.Enabled() {
-		makers["s3"] = func(t *testing.T) objectstore.Bucket {
+		makers["s3"] = func(t testing.TB) objectstore.Bucket {
 			srv := miniotest.Start(t)
 			b, err := s3.Open(t.Context(), s3.Options{
 				Bucket:          srv.NewBucket(t),

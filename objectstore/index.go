@@ -2,7 +2,6 @@ package objectstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -28,17 +27,14 @@ const (
 // offsets, so they sort as offsets do) for a start after which one full page
 // but not two remain: a few LISTs whatever the partition's length.
 func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
-	first, full, err := p.listSegments(ctx, -1)
-	if err != nil || !full {
+	first, more, _, err := p.listSegments(ctx, "")
+	if err != nil || !more {
 		return first, err
 	}
 	// lo: a full page of objects starts after it (loPage). hi, once found:
 	// fewer than a page do (hiPage, complete).
 	lo, loPage := int64(-1), first
 	hi, hiPage := int64(-1), []ObjectInfo(nil)
-	if len(first) == 0 {
-		return nil, errors.New("a full page of no segments")
-	}
 	lastBase := func(objs []ObjectInfo) int64 { b, _ := segmentBase(objs[len(objs)-1].Key); return b }
 	firstBase, _ := segmentBase(first[0].Key)
 	step := max(lastBase(first)-firstBase+1, 1)
@@ -47,16 +43,16 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 		if x < 0 || x > maxOffset {
 			x = maxOffset
 		}
-		objs, full, err := p.listSegments(ctx, x)
+		objs, more, _, err := p.listSegments(ctx, p.keyAfter(x))
 		if err != nil {
 			return nil, err
 		}
-		if !full {
+		if !more {
 			hi, hiPage = x, objs
 			break
 		}
-		if x == maxOffset || len(objs) == 0 {
-			return nil, fmt.Errorf("no end to the listing after offset %d", x)
+		if x == maxOffset {
+			return nil, fmt.Errorf("objects listed after offset %d", x)
 		}
 		lo, loPage = x, objs
 		step *= 2
@@ -65,16 +61,14 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 	// together are every object after lo.
 	for lastBase(loPage) < hi {
 		mid := lo + (hi-lo)/2
-		objs, full, err := p.listSegments(ctx, mid)
+		objs, more, _, err := p.listSegments(ctx, p.keyAfter(mid))
 		if err != nil {
 			return nil, err
 		}
-		if !full {
-			hi, hiPage = mid, objs
-		} else if len(objs) > 0 {
+		if more {
 			lo, loPage = mid, objs
 		} else {
-			return nil, fmt.Errorf("a full page of no segments after offset %d", mid)
+			hi, hiPage = mid, objs
 		}
 	}
 	newest := slices.Clip(loPage)
@@ -90,23 +84,38 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 // maxOffset is beyond any offset a partition can reach.
 const maxOffset = math.MaxInt64 / 4
 
-// listSegments lists a page of the partition's objects after offset (all
-// of them for a negative offset) and keeps those with segment keys. full
-// says whether the page was full, so that more may follow.
-func (p *partition) listSegments(ctx context.Context, after int64) (objs []ObjectInfo, full bool, err error) {
-	startAfter := ""
-	if after >= 0 {
-		startAfter = p.key(after)
+// listSegments lists a page of the partition's objects after the key
+// startAfter ("": from the first) and keeps those with segment keys,
+// paging on past a page that has none. more says whether the page was
+// full, so that more may follow the key last.
+func (p *partition) listSegments(ctx context.Context, startAfter string) (objs []ObjectInfo, more bool, last string, err error) {
+	for {
+		page, err := p.e.bucket.List(ctx, partitionPrefix(p.id.topicID, p.id.partition), startAfter, p.e.listPage)
+		if err != nil {
+			return nil, false, "", err
+		}
+		more = len(page) >= p.e.listPage
+		if len(page) > 0 {
+			last = page[len(page)-1].Key
+		}
+		objs = slices.DeleteFunc(page, func(o ObjectInfo) bool {
+			_, ok := segmentBase(o.Key)
+			return !ok
+		})
+		if len(objs) > 0 || !more {
+			return objs, more, last, nil
+		}
+		startAfter = last
 	}
-	objs, err = p.e.bucket.List(ctx, partitionPrefix(p.id.topicID, p.id.partition), startAfter, p.e.listPage)
-	if err != nil {
-		return nil, false, err
+}
+
+// keyAfter is the key to list after for the objects starting above
+// offset: "" (all of them) for a negative offset.
+func (p *partition) keyAfter(offset int64) string {
+	if offset < 0 {
+		return ""
 	}
-	full = len(objs) >= p.e.listPage
-	return slices.DeleteFunc(objs, func(o ObjectInfo) bool {
-		_, ok := segmentBase(o.Key)
-		return !ok
-	}), full, nil
+	return p.key(offset)
 }
 
 // segmentsOf turns a listing into segments. Each one ends where the next
@@ -182,26 +191,34 @@ func (p *partition) locate(ctx context.Context, offset int64) ([]segment, error)
 	}
 	p.mu.Unlock()
 	back := 8 * span
-	after := offset - back
+	startAfter := p.keyAfter(offset - back)
+	var carry []segment // the last object listed, starting at or below offset
 	for {
-		objs, full, err := p.listSegments(ctx, after)
+		objs, more, last, err := p.listSegments(ctx, startAfter)
 		if err != nil {
 			return nil, fmt.Errorf("locate offset %d: %w", offset, err)
 		}
 		segs := segmentsOf(objs)
+		if carry != nil {
+			if len(segs) > 0 {
+				carry[0].end = segs[0].base
+			}
+			segs, carry = append(carry, segs...), nil
+		}
 		if len(segs) == 0 || segs[0].base > offset {
-			if after < 0 {
+			if startAfter == "" {
 				return nil, nil
 			}
-			back = min(back*8, maxOffset)
-			after = offset - back
+			back = min(back, maxOffset/8) * 8
+			startAfter = p.keyAfter(offset - back)
 			continue
 		}
 		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
-		if i == len(segs)-1 && full {
+		if i == len(segs)-1 && more {
 			// Every listed object starts at or below offset, and more
-			// follow: list on from the last one.
-			after = segs[i].base - 1
+			// follow: list on, keeping the last one.
+			carry = []segment{segs[i]}
+			startAfter = last
 			continue
 		}
 		return segs[i:], nil

@@ -181,6 +181,11 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 			break
 		}
 	}
+	// Objects appended since the high watermark was taken may have been
+	// read: the answer's high watermark covers them.
+	p.mu.Lock()
+	res.HighWatermark = max(res.HighWatermark, p.next)
+	p.mu.Unlock()
 	res.Records = records()
 	return res, nil
 }

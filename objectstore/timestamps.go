@@ -69,8 +69,15 @@ func (e *Engine) scanBatches(ctx context.Context, t Topic, partition int32, fn f
 	p.mu.Unlock()
 	for cursor := logStart; cursor < next; {
 		segs, err := p.segmentsFrom(ctx, cursor, readChunk)
-		if err != nil || len(segs) == 0 {
-			return err // none: deleted meanwhile
+		if err != nil {
+			return err
+		}
+		if len(segs) == 0 {
+			// Deleted: the log start moved (perhaps on another broker).
+			if cursor, logStart, err = p.skipDeleted(ctx, cursor); err != nil || cursor < 0 {
+				return err
+			}
+			continue
 		}
 		from := cursor
 		for _, seg := range segs {
@@ -102,8 +109,25 @@ func (e *Engine) scanBatches(ctx context.Context, t Topic, partition int32, fn f
 			}
 		}
 		if cursor == from {
-			return nil
+			if cursor, logStart, err = p.skipDeleted(ctx, cursor); err != nil || cursor < 0 {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// skipDeleted rereads the log start after a scan found the object at cursor
+// gone, and returns where the scan resumes (the new log start) and that
+// log start; a negative cursor when the log start did not pass cursor, and
+// there is nothing more to scan.
+func (p *partition) skipDeleted(ctx context.Context, cursor int64) (next, logStart int64, err error) {
+	if err := p.reloadLogStart(ctx); err != nil {
+		return -1, 0, err
+	}
+	logStart = p.currentLogStart()
+	if logStart <= cursor {
+		return -1, logStart, nil
+	}
+	return logStart, logStart, nil
 }
