@@ -77,7 +77,7 @@ type settings struct {
 	credentials aws.CredentialsProvider
 	source      string // where credentials come from, for messages and tests
 
-	rootCAs *x509.CertPool // from AWS_CA_BUNDLE or the profile's ca_bundle; nil means the system's
+	rootCAs func() (*x509.CertPool, error) // waits for AWS_CA_BUNDLE's or the profile's ca_bundle's pool (see loadCABundle); nil means the system's roots
 }
 
 // resolveSettings picks, in order, the first credentials source that
@@ -291,27 +291,6 @@ func resolveEndpoint(opts Options, env lookupEnv) (string, error) {
 		}
 	}
 	return "", nil
-}
-
-// loadCABundle reads the PEM file AWS_CA_BUNDLE (or the profile's
-// ca_bundle) names. Like the SDK, the bundle replaces the system's roots.
-func loadCABundle(env lookupEnv, prof profile) (*x509.CertPool, error) {
-	key, path := "AWS_CA_BUNDLE", env.get("AWS_CA_BUNDLE")
-	if path == "" {
-		key, path = fmt.Sprintf("ca_bundle of profile %q", prof.name), prof.config["ca_bundle"]
-	}
-	if path == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", key, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate in %s", key, path)
-	}
-	return pool, nil
 }
 
 // sharedFiles are the paths of the shared credentials and config files.

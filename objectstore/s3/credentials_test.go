@@ -2,7 +2,6 @@ package s3
 
 import (
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -584,57 +583,6 @@ func TestEndpoint(t *testing.T) {
 			}
 			if s.endpoint != tt.want {
 				t.Errorf("endpoint = %q, want %q", s.endpoint, tt.want)
-			}
-		})
-	}
-}
-
-// TestCABundle checks that AWS_CA_BUNDLE makes the client trust a server
-// the system does not, and that a bad bundle stops newClient.
-func TestCABundle(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(srv.Close)
-	dir := t.TempDir()
-	good := writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
-	bad := writeFile(t, dir, "bad.pem", "not a certificate\n")
-
-	tests := []struct {
-		name    string
-		env     envMap
-		config  string
-		wantErr string // from newClient
-		trusted bool   // whether a request to srv succeeds
-	}{
-		{name: "none", trusted: false},
-		{name: "AWS_CA_BUNDLE", env: envMap{"AWS_CA_BUNDLE": good}, trusted: true},
-		{name: "profile ca_bundle", config: "[default]\nca_bundle = " + good + "\n", trusted: true},
-		{name: "AWS_CA_BUNDLE beats profile", env: envMap{"AWS_CA_BUNDLE": bad}, config: "[default]\nca_bundle = " + good + "\n", wantErr: "AWS_CA_BUNDLE: no PEM certificate in " + bad},
-		{name: "not PEM", env: envMap{"AWS_CA_BUNDLE": bad}, wantErr: "AWS_CA_BUNDLE: no PEM certificate in " + bad},
-		{name: "missing", env: envMap{"AWS_CA_BUNDLE": filepath.Join(dir, "nope.pem")}, wantErr: "AWS_CA_BUNDLE: open "},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			env := testHome(t, tt.env, "", tt.config)
-			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = "id", "secret"
-			_, httpClient, err := newClient(Options{Bucket: "b", Endpoint: srv.URL, PathStyle: true}, env.lookup, nil, nil)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("newClient: %v, want an error containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer httpClient.CloseIdleConnections()
-			resp, err := httpClient.Get(srv.URL)
-			if err == nil {
-				resp.Body.Close()
-			}
-			if trusted := err == nil; trusted != tt.trusted {
-				t.Errorf("GET %s: %v; want trusted = %v", srv.URL, err, tt.trusted)
 			}
 		})
 	}

@@ -1,7 +1,7 @@
 package s3
 
 import (
-	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
@@ -159,14 +159,8 @@ func newClient(opts Options, env lookupEnv, httpClient *http.Client, requests *r
 				t.TLSHandshakeTimeout = tlsHandshakeTimeout
 				t.ResponseHeaderTimeout = responseHeaderTimeout
 				t.MaxIdleConnsPerHost = maxIdleConnsPerHost
-				if s.rootCAs != nil {
-					if t.TLSClientConfig == nil {
-						t.TLSClientConfig = &tls.Config{}
-					}
-					t.TLSClientConfig.RootCAs = s.rootCAs
-				}
 			})
-		httpClient = newHTTPClient(b)
+		httpClient = newHTTPClient(b, s.rootCAs)
 	}
 	if requests != nil {
 		httpClient = requests.client(httpClient)
@@ -195,10 +189,15 @@ func newClient(opts Options, env lookupEnv, httpClient *http.Client, requests *r
 // newHTTPClient turns the SDK's buildable client into a plain client whose
 // idle connections Close can drop. Every phase of a request has a time
 // limit, so a stuck connection fails its attempt (and is retried) instead
-// of hanging.
-func newHTTPClient(b *awshttp.BuildableClient) *http.Client {
+// of hanging. A non-nil rootCAs (see loadCABundle) is the only trust: the
+// transport is then built by the first request, once the pool is ready.
+func newHTTPClient(b *awshttp.BuildableClient, rootCAs func() (*x509.CertPool, error)) *http.Client {
+	var transport http.RoundTripper = b.GetTransport()
+	if rootCAs != nil {
+		transport = newCABundleTransport(b, rootCAs)
+	}
 	return &http.Client{
-		Transport: b.GetTransport(),
+		Transport: transport,
 		Timeout:   b.GetTimeout(),
 		// S3 answers a wrong region with a redirect that must not be
 		// followed blindly; the SDK reports it as an error instead.
