@@ -18,6 +18,9 @@ const (
 	listPage = 1000
 	// maxIndexed bounds the index; appends beyond it drop its older half.
 	maxIndexed = 20_000
+	// maxLocated bounds the runs of objects below the index a partition
+	// remembers (one per reader of its history, as a rule).
+	maxLocated = 4
 )
 
 // listNewest returns a contiguous run of the partition's newest objects,
@@ -145,8 +148,8 @@ func (p *partition) trimIndex() {
 }
 
 // segmentsFrom returns up to n segments starting with the one that holds
-// offset: from the index, or for an offset below it from the run of objects
-// the last locate found, or from a new locate. A nil result means no object
+// offset: from the index, or for an offset below it from one of the runs
+// of objects the last few locates found, or from a new locate. A nil result means no object
 // holds offset (it was deleted).
 func (p *partition) segmentsFrom(ctx context.Context, offset int64, n int) ([]segment, error) {
 	p.mu.Lock()
@@ -157,14 +160,18 @@ func (p *partition) segmentsFrom(ctx context.Context, offset int64, n int) ([]se
 		p.mu.Unlock()
 		return out, nil
 	}
-	// In the located run, only a segment whose end is known (not the
-	// last one) can be trusted to hold offset.
-	run := p.located
-	i := sort.Search(len(run), func(i int) bool { return run[i].end > offset })
-	if i < len(run) && run[i].base <= offset && run[i].end > run[i].base {
-		out := slices.Clone(run[i:min(len(run), i+n)])
-		p.mu.Unlock()
-		return out, nil
+	// In a located run, only a segment whose end is known (not the last
+	// one) can be trusted to hold offset.
+	for r, run := range p.located {
+		i := sort.Search(len(run), func(i int) bool { return run[i].end > offset })
+		if i < len(run) && run[i].base <= offset && run[i].end > run[i].base {
+			out := slices.Clone(run[i:min(len(run), i+n)])
+			// The most recently used run first.
+			copy(p.located[1:r+1], p.located[:r])
+			p.located[0] = run
+			p.mu.Unlock()
+			return out, nil
+		}
 	}
 	p.mu.Unlock()
 	run, err := p.locate(ctx, offset)
@@ -172,7 +179,11 @@ func (p *partition) segmentsFrom(ctx context.Context, offset int64, n int) ([]se
 		return nil, err
 	}
 	p.mu.Lock()
-	p.located = run
+	if len(p.located) < maxLocated {
+		p.located = append(p.located, nil)
+	}
+	copy(p.located[1:], p.located)
+	p.located[0] = run
 	p.mu.Unlock()
 	return slices.Clone(run[:min(len(run), n)]), nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/siestamq/siesta/objectstore"
+	"github.com/siestamq/siesta/objectstore/memory"
 )
 
 // smallIndexEngine is an engine whose partition indexes list 10 keys at a
@@ -235,4 +236,35 @@ func TestLongHistoryUnevenObjects(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Two consumers reading different parts of a partition's history take
+// turns: each part is located once, not on every fetch.
+func TestTwoReadersOfHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bucket := memory.New()
+	writer := smallIndexEngine(bucket, objectstore.Options{})
+	topic := mustTopic(t, writer, "two-readers", 1)
+	bases := appendObjects(t, writer, topic, 150)
+	counted := objectstore.NewCountingBucket(bucket)
+	e := smallIndexEngine(counted, objectstore.Options{})
+	if _, err := e.Offsets(ctx, topic, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := counted.Counts().Of(objectstore.RequestList)
+	for i := range 3 {
+		for _, base := range []int64{bases[20+i], bases[80+i]} {
+			res, err := e.Read(ctx, topic, 0, base, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first, _ := batchRange(t, res.Records); first != base {
+				t.Fatalf("read at %d returned offset %d", base, first)
+			}
+		}
+	}
+	if lists := counted.Counts().Of(objectstore.RequestList) - before; lists > 4 {
+		t.Errorf("6 alternating reads of two places took %d LISTs", lists)
+	}
 }

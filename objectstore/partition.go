@@ -30,8 +30,8 @@ type partition struct {
 	next         int64 // the high watermark: next offset to assign
 	logStart     int64
 	logStartETag string
-	segments     []segment // the index: ascending, contiguous, ending at next (see index.go)
-	located      []segment // the run of objects below the index that locate found last
+	segments     []segment   // the index: ascending, contiguous, ending at next (see index.go)
+	located      [][]segment // runs of objects below the index that locate found, most recently used first
 	producers    producerTable
 	loadedAt     time.Time
 	skipped      []skippedObject // objects load did not read for producer state, newest recallLimit, ascending (see lookBack)
