@@ -101,10 +101,7 @@ func (p *partition) listSegments(ctx context.Context, startAfter string) (objs [
 		if len(page) > 0 {
 			last = page[len(page)-1].Key
 		}
-		objs = slices.DeleteFunc(page, func(o ObjectInfo) bool {
-			_, ok := segmentBase(o.Key)
-			return !ok
-		})
+		objs = keepSegments(page)
 		if len(objs) > 0 || !more {
 			return objs, more, last, nil
 		}
@@ -121,15 +118,20 @@ func (p *partition) keyAfter(offset int64) string {
 	return p.key(offset)
 }
 
-// segmentsOf turns a listing into segments. Each one ends where the next
+// keepSegments keeps the objects of a listing whose keys are segment keys.
+func keepSegments(objs []ObjectInfo) []ObjectInfo {
+	return slices.DeleteFunc(objs, func(o ObjectInfo) bool {
+		_, ok := segmentBase(o.Key)
+		return !ok
+	})
+}
+
+// segmentsOf turns a listing of segment keys into segments. Each one ends where the next
 // begins; the last one's end is unknown and set to its base.
 func segmentsOf(objs []ObjectInfo) []segment {
 	segs := make([]segment, 0, len(objs))
 	for _, o := range objs {
-		base, ok := segmentBase(o.Key)
-		if !ok {
-			continue
-		}
+		base, _ := segmentBase(o.Key)
 		if n := len(segs); n > 0 {
 			segs[n-1].end = base
 		}

@@ -62,38 +62,26 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
-	type object struct {
-		ObjectInfo
-		base, end int64
-	}
-	segs := make([]object, 0, len(objs))
-	for _, o := range objs {
-		base, ok := segmentBase(o.Key)
-		if !ok {
-			continue
-		}
-		if n := len(segs); n > 0 {
-			segs[n-1].end = base
-		}
-		segs = append(segs, object{ObjectInfo: o, base: base, end: -1})
-	}
+	objs = keepSegments(objs)
+	segs := segmentsOf(objs) // segs[i] is objs[i]
 	if len(segs) < 2 {
 		return nil // the newest object always stays
 	}
-	candidates := segs[:len(segs)-1]
+	candidates := segs[:len(segs)-1] // each one's end is known
 
 	var total int64
-	for _, o := range segs {
+	for _, o := range objs {
 		total += o.Size
 	}
 	var newStart int64 = -1
-	for _, o := range candidates {
+	for i, seg := range candidates {
+		o := objs[i]
 		expired := retentionMs >= 0 && now.Sub(o.LastModified) > time.Duration(retentionMs)*time.Millisecond
 		oversize := retentionBytes >= 0 && total-o.Size >= retentionBytes
 		if !expired && !oversize {
 			break
 		}
-		newStart = o.end
+		newStart = seg.end
 		total -= o.Size
 	}
 	logStart := p.currentLogStart()
@@ -102,17 +90,17 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 	}
-	for _, o := range candidates {
-		if o.end > logStart {
+	for i, seg := range candidates {
+		if seg.end > logStart {
 			break
 		}
-		if now.Sub(o.LastModified) < p.e.opts.RetentionSafety {
+		if now.Sub(objs[i].LastModified) < p.e.opts.RetentionSafety {
 			break // its turn comes in a later sweep
 		}
-		if err := p.e.bucket.Delete(ctx, o.Key); err != nil {
+		if err := p.e.bucket.Delete(ctx, seg.key); err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
-		p.e.cache.remove(o.Key)
+		p.e.cache.remove(seg.key)
 	}
 	return nil
 }
