@@ -102,9 +102,9 @@ type Engine struct {
 	log    *slog.Logger
 	cache  *objectCache
 
-	// listPage and maxIndexed size partition indexes (see index.go);
-	// tests make them small.
-	listPage, maxIndexed int
+	// listPage, maxIndexed and searchProbes size partition indexes and
+	// their search (see index.go); tests make them small.
+	listPage, maxIndexed, searchProbes int
 
 	mu         sync.Mutex
 	topics     map[string]*topicEntry
@@ -137,15 +137,16 @@ type topicEntry struct {
 func New(bucket Bucket, opts Options) *Engine {
 	opts.setDefaults()
 	return &Engine{
-		bucket:     bucket,
-		opts:       opts,
-		log:        opts.Logger,
-		cache:      newObjectCache(opts.CacheBytes),
-		listPage:   listPage,
-		maxIndexed: maxIndexed,
-		topics:     make(map[string]*topicEntry),
-		partitions: make(map[partitionID]*partition),
-		appended:   make(chan struct{}),
+		bucket:       bucket,
+		opts:         opts,
+		log:          opts.Logger,
+		cache:        newObjectCache(opts.CacheBytes),
+		listPage:     listPage,
+		maxIndexed:   maxIndexed,
+		searchProbes: searchProbes,
+		topics:       make(map[string]*topicEntry),
+		partitions:   make(map[partitionID]*partition),
+		appended:     make(chan struct{}),
 	}
 }
 

@@ -5,3 +5,6 @@ package objectstore
 func SetIndexSizes(e *Engine, listPage, maxIndexed int) {
 	e.listPage, e.maxIndexed = listPage, maxIndexed
 }
+
+// SetSearchProbes sets how many LISTs a partition load sends at once.
+func SetSearchProbes(e *Engine, n int) { e.searchProbes = n }

@@ -2,10 +2,12 @@ package objectstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // A partition indexes in memory only its newest objects: a broker woken
@@ -18,6 +20,9 @@ const (
 	listPage = 1000
 	// maxIndexed bounds the index; appends beyond it drop its older half.
 	maxIndexed = 20_000
+	// searchProbes is how many LISTs loading a partition sends at once
+	// while it searches for the newest objects.
+	searchProbes = 8
 	// maxLocated bounds the runs of objects below the index a partition
 	// remembers (one per reader of its history, as a rule).
 	maxLocated = 4
@@ -25,10 +30,11 @@ const (
 
 // listNewest returns a contiguous run of the partition's newest objects,
 // ascending, ending at the newest: every object when they fit in one
-// LIST page, else between one and two pages' worth. Instead of
-// listing the whole history it searches the key space (keys are zero-padded
-// offsets, so they sort as offsets do) for a start after which one full page
-// but not two remain: a few LISTs whatever the partition's length.
+// LIST page, else between one and two pages' worth. Instead of listing the
+// whole history it searches the key space (keys are zero-padded offsets,
+// so they sort as offsets do) for a start after which one full page but not
+// two remain, searchProbes LISTs at a time: a few round trips to the bucket
+// whatever the partition's length.
 func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 	first, more, _, err := p.listSegments(ctx, "")
 	if err != nil || !more {
@@ -40,38 +46,50 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 	hi, hiPage := int64(-1), []ObjectInfo(nil)
 	lastBase := func(objs []ObjectInfo) int64 { b, _ := segmentBase(objs[len(objs)-1].Key); return b }
 	firstBase, _ := segmentBase(first[0].Key)
-	step := max(lastBase(first)-firstBase+1, 1)
-	for hi < 0 { // gallop
-		x := lastBase(loPage) + step
-		if x < 0 || x > maxOffset {
-			x = maxOffset
-		}
-		objs, more, _, err := p.listSegments(ctx, p.keyAfter(x))
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			hi, hiPage = x, objs
-			break
-		}
-		if x == maxOffset {
-			return nil, fmt.Errorf("objects listed after offset %d", x)
-		}
-		lo, loPage = x, objs
-		step *= 2
-	}
-	// Halve [lo, hi] until loPage reaches hi: then loPage and hiPage
-	// together are every object after lo.
-	for lastBase(loPage) < hi {
-		mid := lo + (hi-lo)/2
-		objs, more, _, err := p.listSegments(ctx, p.keyAfter(mid))
-		if err != nil {
-			return nil, err
-		}
-		if more {
-			lo, loPage = mid, objs
+	step := max(lastBase(first)-firstBase+1, 1) // offsets in a page of objects
+	// Until hi is found, probe further and further beyond loPage (a
+	// page's offsets, then two pages', four...); then probe evenly inside
+	// (lo, hi) until loPage reaches hi: then loPage and hiPage together
+	// are every object after lo.
+	for hi < 0 || lastBase(loPage) < hi {
+		var xs []int64
+		if hi < 0 {
+			x := lastBase(loPage)
+			for range p.e.searchProbes {
+				x = min(x+step, maxOffset)
+				xs = append(xs, x)
+				if x == maxOffset {
+					break
+				}
+				step = min(2*step, maxOffset)
+			}
 		} else {
-			hi, hiPage = mid, objs
+			n := min(int64(p.e.searchProbes), hi-lo-1)
+			d := (hi - lo) / (n + 1)
+			for j := range n {
+				xs = append(xs, lo+d*(j+1))
+			}
+		}
+		pages, full, err := p.probe(ctx, xs)
+		if err != nil {
+			return nil, err
+		}
+		// More objects follow a later point only while the bucket grows
+		// under the search: take the furthest full page for lo, and the
+		// nearest page after it that is not full for hi.
+		for j, x := range xs {
+			if full[j] && x > lo {
+				lo, loPage = x, pages[j]
+			}
+		}
+		for j, x := range xs {
+			if !full[j] && x > lo && (hi < 0 || x < hi) {
+				hi, hiPage = x, pages[j]
+				break
+			}
+		}
+		if hi < 0 && lo == maxOffset {
+			return nil, fmt.Errorf("objects listed after offset %d", lo)
 		}
 	}
 	newest := slices.Clip(loPage)
@@ -82,6 +100,20 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 		}
 	}
 	return newest, nil
+}
+
+// probe lists a page after each of the offsets xs at once.
+func (p *partition) probe(ctx context.Context, xs []int64) (pages [][]ObjectInfo, full []bool, err error) {
+	pages, full = make([][]ObjectInfo, len(xs)), make([]bool, len(xs))
+	errs := make([]error, len(xs))
+	var wg sync.WaitGroup
+	for j, x := range xs {
+		wg.Go(func() {
+			pages[j], full[j], _, errs[j] = p.listSegments(ctx, p.keyAfter(x))
+		})
+	}
+	wg.Wait()
+	return pages, full, errors.Join(errs...)
 }
 
 // maxOffset is beyond any offset a partition can reach.

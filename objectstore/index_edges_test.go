@@ -163,8 +163,8 @@ func TestLoadPagesPastTrailingStrayKeys(t *testing.T) {
 }
 
 // Three brokers with small indexes append concurrently while a fourth
-// keeps reading the whole log from 0 and a fifth loads late: every reader
-// sees one contiguous log, each batch once.
+// keeps reading the whole log from 0, others keep waking, and one loads
+// late: every reader sees one contiguous log, each batch once.
 func TestConcurrentAppendsAndReadsBelowIndex(t *testing.T) {
 	t.Parallel()
 	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
@@ -187,6 +187,37 @@ func TestConcurrentAppendsAndReadsBelowIndex(t *testing.T) {
 			})
 		}
 		stop := make(chan struct{})
+		// Brokers keep waking while the log grows: each finds an end
+		// that is an object boundary, and reads the batch before it.
+		loaderDone := make(chan struct{})
+		go func() {
+			defer close(loaderDone)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e := smallIndexEngine(bucket, objectstore.Options{})
+				offs, err := e.Offsets(ctx, topic, 0)
+				if err != nil {
+					t.Errorf("load: %v", err)
+					return
+				}
+				if offs.HighWatermark == 0 {
+					continue
+				}
+				res, err := e.Read(ctx, topic, 0, offs.HighWatermark-1, 1)
+				if err != nil {
+					t.Errorf("read before the end %d: %v", offs.HighWatermark, err)
+					return
+				}
+				if _, last := batchRange(t, res.Records); last != offs.HighWatermark-1 {
+					t.Errorf("read before the end %d ended at %d", offs.HighWatermark, last)
+					return
+				}
+			}
+		}()
 		readerDone := make(chan struct{})
 		go func() {
 			defer close(readerDone)
@@ -218,6 +249,7 @@ func TestConcurrentAppendsAndReadsBelowIndex(t *testing.T) {
 		wg.Wait()
 		close(stop)
 		<-readerDone
+		<-loaderDone
 		for name, e := range map[string]*objectstore.Engine{"writer0": writers[0], "reader": reader, "late": smallIndexEngine(bucket, objectstore.Options{})} {
 			bases, counts := readAll(t, e, topic, 0)
 			if len(bases) != 180 {
