@@ -55,7 +55,12 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 		var xs []int64
 		if hi < 0 {
 			x := lastBase(loPage)
-			for range p.e.searchProbes {
+			if lo < 0 {
+				// The first time, the next page only, as a listing
+				// would: most partitions that fill a page end in it.
+				xs = append(xs, x)
+			}
+			for len(xs) < p.e.searchProbes && lo >= 0 {
 				x = min(x+step, maxOffset)
 				xs = append(xs, x)
 				if x == maxOffset {

@@ -274,3 +274,21 @@ func TestTwoReadersOfHistory(t *testing.T) {
 		t.Errorf("6 alternating reads of two places took %d LISTs", lists)
 	}
 }
+
+// A partition that fills one LIST page but not two loads with two LISTs,
+// as listing it would.
+func TestLoadOfAPageAndAHalf(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bucket := memory.New()
+	writer := smallIndexEngine(bucket, objectstore.Options{})
+	topic := mustTopic(t, writer, "page-and-a-half", 1)
+	appendObjects(t, writer, topic, 15)
+	counted := objectstore.NewCountingBucket(bucket)
+	if _, err := smallIndexEngine(counted, objectstore.Options{}).Offsets(ctx, topic, 0); err != nil {
+		t.Fatal(err)
+	}
+	if lists := counted.Counts().Of(objectstore.RequestList); lists != 2 {
+		t.Errorf("loading 15 objects, 10 to a page, took %d LISTs", lists)
+	}
+}

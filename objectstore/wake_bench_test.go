@@ -6,22 +6,39 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siestamq/siesta/internal/miniotest"
 	"github.com/siestamq/siesta/objectstore"
+	"github.com/siestamq/siesta/objectstore/s3"
 )
 
-var historyObjects = flag.Int("history", 20_000, "objects in the partition BenchmarkWakeLongHistory wakes on")
+var (
+	historyObjects = flag.Int("history", 20_000, "objects in the partition BenchmarkWakeLongHistory wakes on")
+	searchProbes   = flag.Int("search-probes", 0, "LISTs a woken broker's load sends at once in BenchmarkWakeLongHistory (0: the engine's default)")
+)
 
 // BenchmarkWakeLongHistory measures what a woken broker's first request on
 // a partition with a long history waits for: loading the partition (its
 // end and producer state), then a fetch of one batch at the start of the
 // log. It reports the LISTs and GETs each makes.
 //
-//	go test -run '^$' -bench WakeLongHistory -history 20000 ./objectstore/
+//	go test -run '^$' -bench WakeLongHistory ./objectstore/ -args -history 20000
 func BenchmarkWakeLongHistory(b *testing.B) {
-	for name, mk := range bucketMakers(b) {
+	makers := bucketMakers(b)
+	if miniotest.Enabled() {
+		// Writes go straight to MinIO; the woken broker's requests wait
+		// 20 ms each, as on a store in another building.
+		makers["s3+20ms"] = func(b testing.TB) objectstore.Bucket {
+			return slowS3(b, 20*time.Millisecond)
+		}
+	}
+	for name, mk := range makers {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
 			bucket := mk(b)
+			wakeBucket := bucket // the woken broker's
+			if slow, ok := bucket.(slowBucket); ok {
+				bucket, wakeBucket = slow.direct, slow.Bucket
+			}
 			writer := objectstore.New(bucket, objectstore.Options{})
 			topic, err := writer.CreateTopic(ctx, "history", 1, nil)
 			if err != nil {
@@ -37,8 +54,11 @@ func BenchmarkWakeLongHistory(b *testing.B) {
 			var loadCounts, fetchCounts objectstore.RequestCounts
 			b.ResetTimer()
 			for b.Loop() {
-				counted := objectstore.NewCountingBucket(bucket)
+				counted := objectstore.NewCountingBucket(wakeBucket)
 				woken := objectstore.New(counted, objectstore.Options{})
+				if *searchProbes > 0 {
+					objectstore.SetSearchProbes(woken, *searchProbes)
+				}
 				start := time.Now()
 				offs, err := woken.Offsets(ctx, topic, 0)
 				if err != nil || offs.HighWatermark != int64(*historyObjects) {
@@ -65,4 +85,38 @@ func BenchmarkWakeLongHistory(b *testing.B) {
 			b.ReportMetric(float64(fetchCounts.Of(objectstore.RequestList))/n, "fetch0-LISTs")
 		})
 	}
+}
+
+// slowBucket is a bucket on MinIO reached through a proxy that delays every
+// request, with direct, the same bucket without the delay.
+type slowBucket struct {
+	objectstore.Bucket
+	direct objectstore.Bucket
+}
+
+func slowS3(tb testing.TB, delay time.Duration) slowBucket {
+	srv := miniotest.Start(tb)
+	name := srv.NewBucket(tb)
+	proxy, err := miniotest.DelayingProxy(srv.Endpoint, delay)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(proxy.Close)
+	open := func(endpoint string) objectstore.Bucket {
+		b, err := s3.Open(tb.Context(), s3.Options{
+			Bucket:          name,
+			Prefix:          "siesta/",
+			Endpoint:        endpoint,
+			Region:          srv.Region,
+			PathStyle:       true,
+			AccessKeyID:     srv.AccessKey,
+			SecretAccessKey: srv.SecretKey,
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { b.Close() })
+		return b
+	}
+	return slowBucket{Bucket: open(proxy.URL), direct: open(srv.Endpoint)}
 }

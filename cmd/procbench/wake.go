@@ -7,10 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -19,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siestamq/siesta/internal/bench"
+	"github.com/siestamq/siesta/internal/miniotest"
 )
 
 func wake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,7 +48,7 @@ func wake(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer srv.Close()
 		storages = append(storages, storage{"s3", url, env})
 		if *latency > 0 {
-			slow, err := startDelayingProxy(srv.Endpoint, *latency)
+			slow, err := miniotest.DelayingProxy(srv.Endpoint, *latency)
 			if err != nil {
 				return err
 			}
@@ -148,22 +145,3 @@ func firstProduce(ctx context.Context, addr string) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// startDelayingProxy serves an HTTP proxy to target that holds each
-// request for delay before forwarding it: a local MinIO made to answer
-// like a remote store. The Host header is kept, so that request signatures
-// still match.
-func startDelayingProxy(target string, delay time.Duration) (*httptest.Server, error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, fmt.Errorf("store latency proxy: %w", err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-time.After(delay):
-		case <-r.Context().Done():
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	})), nil
-}
