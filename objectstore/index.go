@@ -19,7 +19,7 @@ const (
 	// listPage is how many keys one LIST asks for: S3's most.
 	listPage = 1000
 	// maxIndexed bounds the index; appends beyond it drop its older half.
-	maxIndexed = 20_000
+	maxIndexed = 5_000
 	// searchProbes is how many LISTs loading a partition sends at once
 	// while it searches for the newest objects.
 	searchProbes = 8
