@@ -21,8 +21,10 @@ const (
 	// maxIndexed bounds the index; appends beyond it drop its older half.
 	maxIndexed = 5_000
 	// searchProbes is how many LISTs loading a partition sends at once
-	// while it searches for the newest objects.
-	searchProbes = 8
+	// while it searches for the newest objects: fewer round trips to a
+	// store whose LISTs take their latency (S3), no slower on one whose
+	// LISTs take its CPU (MinIO on the same machine; docs/benchmarks.md).
+	searchProbes = 4
 	// maxLocated bounds the runs of objects below the index a partition
 	// remembers (one per reader of its history, as a rule).
 	maxLocated = 4

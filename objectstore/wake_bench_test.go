@@ -3,6 +3,7 @@ package objectstore_test
 import (
 	"context"
 	"flag"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +20,8 @@ var (
 // BenchmarkWakeLongHistory measures what a woken broker's first request on
 // a partition with a long history waits for: loading the partition (its
 // end and producer state), then a fetch of one batch at the start of the
-// log. It reports the LISTs and GETs each makes.
+// log. It reports the LISTs and GETs each makes, and for the load the
+// rounds of LISTs (see listRounds).
 //
 //	go test -run '^$' -bench WakeLongHistory ./objectstore/ -args -history 20000
 func BenchmarkWakeLongHistory(b *testing.B) {
@@ -51,10 +53,12 @@ func BenchmarkWakeLongHistory(b *testing.B) {
 				}
 			}
 			var load, fetch time.Duration
+			var loadRounds int64
 			var loadCounts, fetchCounts objectstore.RequestCounts
 			b.ResetTimer()
 			for b.Loop() {
-				counted := objectstore.NewCountingBucket(wakeBucket)
+				rounds := &listRounds{Bucket: wakeBucket}
+				counted := objectstore.NewCountingBucket(rounds)
 				woken := objectstore.New(counted, objectstore.Options{})
 				if *searchProbes > 0 {
 					objectstore.SetSearchProbes(woken, *searchProbes)
@@ -65,6 +69,7 @@ func BenchmarkWakeLongHistory(b *testing.B) {
 					b.Fatalf("offsets %+v, %v", offs, err)
 				}
 				load += time.Since(start)
+				loadRounds += rounds.rounds.Load()
 				loaded := counted.Counts()
 				start = time.Now()
 				if res, err := woken.Read(ctx, topic, 0, 0, 1); err != nil || len(res.Records) == 0 {
@@ -80,6 +85,7 @@ func BenchmarkWakeLongHistory(b *testing.B) {
 			n := float64(b.N)
 			b.ReportMetric(float64(load.Microseconds())/n/1000, "load-ms")
 			b.ReportMetric(float64(loadCounts.Of(objectstore.RequestList))/n, "load-LISTs")
+			b.ReportMetric(float64(loadRounds)/n, "load-LIST-rounds")
 			b.ReportMetric(float64(loadCounts.Of(objectstore.RequestGet))/n, "load-GETs")
 			b.ReportMetric(float64(fetch.Microseconds())/n/1000, "fetch0-ms")
 			b.ReportMetric(float64(fetchCounts.Of(objectstore.RequestList))/n, "fetch0-LISTs")
@@ -119,4 +125,20 @@ func slowS3(tb testing.TB, delay time.Duration) slowBucket {
 		return b
 	}
 	return slowBucket{Bucket: open(proxy.URL), direct: open(srv.Endpoint)}
+}
+
+// listRounds counts the rounds of LISTs made through it: the LISTs that
+// start while no other is in flight. On a store where a LIST's time is its
+// round trip, a load takes about that many round trips.
+type listRounds struct {
+	objectstore.Bucket
+	inFlight, rounds atomic.Int64
+}
+
+func (b *listRounds) List(ctx context.Context, prefix, startAfter string, limit int) ([]objectstore.ObjectInfo, error) {
+	if b.inFlight.Add(1) == 1 {
+		b.rounds.Add(1)
+	}
+	defer b.inFlight.Add(-1)
+	return b.Bucket.List(ctx, prefix, startAfter, limit)
 }
