@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -56,13 +56,13 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 	for hi < 0 || lastBase(loPage) < hi {
 		var xs []int64
 		if hi < 0 {
-			x := lastBase(loPage)
+			x := min(lastBase(loPage), maxOffset)
 			if lo < 0 {
 				// The first time, the next page only, as a listing
 				// would: most partitions that fill a page end in it.
 				xs = append(xs, x)
 			}
-			for len(xs) < p.e.searchProbes && lo >= 0 {
+			for len(xs) < max(1, p.e.searchProbes) && lo >= 0 {
 				x = min(x+step, maxOffset)
 				xs = append(xs, x)
 				if x == maxOffset {
@@ -71,16 +71,20 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 				step = min(2*step, maxOffset)
 			}
 		} else {
-			n := min(int64(p.e.searchProbes), hi-lo-1)
+			n := min(int64(max(1, p.e.searchProbes)), hi-lo-1)
 			d := (hi - lo) / (n + 1)
 			for j := range n {
 				xs = append(xs, lo+d*(j+1))
 			}
 		}
+		if len(xs) == 0 {
+			return nil, fmt.Errorf("listing not in offset order: %d objects after offset %d, none after %d", p.e.listPage, lo, hi)
+		}
 		pages, full, err := p.probe(ctx, xs)
 		if err != nil {
 			return nil, err
 		}
+		prevLo, prevHi := lo, hi
 		// More objects follow a later point only while the bucket grows
 		// under the search: take the furthest full page for lo, and the
 		// nearest page after it that is not full for hi.
@@ -95,8 +99,11 @@ func (p *partition) listNewest(ctx context.Context) ([]ObjectInfo, error) {
 				break
 			}
 		}
-		if hi < 0 && lo == maxOffset {
+		if hi < 0 && lo >= maxOffset {
 			return nil, fmt.Errorf("objects listed after offset %d", lo)
+		}
+		if lo == prevLo && hi == prevHi {
+			return nil, fmt.Errorf("listing not in offset order around offsets %d to %d", lo, hi)
 		}
 	}
 	newest := slices.Clip(loPage)
@@ -123,16 +130,14 @@ func (p *partition) probe(ctx context.Context, xs []int64) (pages [][]ObjectInfo
 	return pages, full, errors.Join(errs...)
 }
 
-// maxOffset is beyond any offset a partition can reach.
-const maxOffset = math.MaxInt64 / 4
-
 // listSegments lists a page of the partition's objects after the key
 // startAfter ("": from the first) and keeps those with segment keys,
 // paging on past a page that has none. more says whether the page was
 // full, so that more may follow the key last.
 func (p *partition) listSegments(ctx context.Context, startAfter string) (objs []ObjectInfo, more bool, last string, err error) {
 	for {
-		page, err := p.e.bucket.List(ctx, partitionPrefix(p.id.topicID, p.id.partition), startAfter, p.e.listPage)
+		prefix := partitionPrefix(p.id.topicID, p.id.partition)
+		page, err := p.e.bucket.List(ctx, prefix, startAfter, p.e.listPage)
 		if err != nil {
 			return nil, false, "", err
 		}
@@ -140,7 +145,7 @@ func (p *partition) listSegments(ctx context.Context, startAfter string) (objs [
 		if len(page) > 0 {
 			last = page[len(page)-1].Key
 		}
-		objs = keepSegments(page)
+		objs = keepSegments(prefix, page)
 		if len(objs) > 0 || !more {
 			return objs, more, last, nil
 		}
@@ -157,11 +162,13 @@ func (p *partition) keyAfter(offset int64) string {
 	return p.key(offset)
 }
 
-// keepSegments keeps the objects of a listing whose keys are segment keys.
-func keepSegments(objs []ObjectInfo) []ObjectInfo {
+// keepSegments keeps the objects of a listing of the partition prefix
+// whose keys are its segment keys: the prefix and 20 digits, nothing else
+// (an object in a "subfolder" whose name ends in 20 digits is not one).
+func keepSegments(prefix string, objs []ObjectInfo) []ObjectInfo {
 	return slices.DeleteFunc(objs, func(o ObjectInfo) bool {
 		_, ok := segmentBase(o.Key)
-		return !ok
+		return !ok || len(o.Key) != len(prefix)+20 || !strings.HasPrefix(o.Key, prefix)
 	})
 }
 

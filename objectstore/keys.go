@@ -2,6 +2,7 @@ package objectstore
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -49,12 +50,25 @@ func logStartKey(topicID string, partition int32) string {
 	return fmt.Sprintf("%s%s/%d", logStartPrefix, topicID, partition)
 }
 
-// segmentBase parses the base offset out of a segment key.
+// segmentBase parses the base offset out of a segment key: 20 digits after
+// the last slash, no more than maxOffset.
 func segmentBase(key string) (int64, bool) {
 	i := strings.LastIndexByte(key, '/')
 	if i < 0 || len(key)-i-1 != 20 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(key[i+1:], 10, 64)
-	return n, err == nil
+	var n int64
+	for _, c := range []byte(key[i+1:]) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+		if n > maxOffset {
+			return 0, false
+		}
+	}
+	return n, true
 }
+
+// maxOffset is beyond any offset a partition can reach.
+const maxOffset = math.MaxInt64 / 4

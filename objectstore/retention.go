@@ -62,7 +62,7 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 	if err != nil {
 		return fmt.Errorf("sweep: %w", err)
 	}
-	objs = keepSegments(objs)
+	objs = keepSegments(partitionPrefix(p.id.topicID, p.id.partition), objs)
 	segs := segmentsOf(objs) // segs[i] is objs[i]
 	if len(segs) < 2 {
 		return nil // the newest object always stays

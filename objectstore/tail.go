@@ -109,14 +109,12 @@ func (p *partition) catchUpByList(ctx context.Context) (grew bool, err error) {
 		after = p.segments[n-1].key
 	}
 	p.mu.Unlock()
-	objs, err := ListAll(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), after)
+	prefix := partitionPrefix(p.id.topicID, p.id.partition)
+	objs, err := ListAll(ctx, p.e.bucket, prefix, after)
 	if err != nil {
 		return false, err
 	}
-	for _, o := range objs {
-		if _, ok := segmentBase(o.Key); !ok {
-			continue
-		}
+	for _, o := range keepSegments(prefix, objs) {
 		data, err := p.e.readObject(ctx, o.Key)
 		if errors.Is(err, ErrNotFound) {
 			continue // deleted since the listing
