@@ -9,7 +9,9 @@ import (
 
 // Retention removes whole objects, as Kafka removes whole segments.
 //
-// A sweep lists the partition, raises the log start offset past objects
+// A sweep lists the partition from its oldest object (only as far as there
+// can be something to remove; see listSweepable), raises the log start
+// offset past objects
 // that retention.ms or retention.bytes no longer keep (judging an object's
 // age by when it was written, and never touching the newest object), and
 // then deletes the objects wholly below the log start offset that are older
