@@ -125,7 +125,7 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 			}
 			return res, p.deletedUnder(ctx, offset)
 		}
-		from := cursor
+		before := cursor
 		full := false
 		for _, seg := range segs {
 			if size > 0 && size >= maxBytes {
@@ -146,7 +146,7 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 				return res, fmt.Errorf("read %s: %w", seg.key, err)
 			}
 			// eachBatch walks the object without gaps, so the batches
-			// taken from it are the contiguous range data[from:to].
+			// taken from it are the contiguous range data[start:stop].
 			pos, start, stop := 0, -1, -1
 			err = eachBatch(data, func(h batchHeader, raw []byte) bool {
 				begin := pos
@@ -177,7 +177,7 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 				break
 			}
 		}
-		if full || cursor == from {
+		if full || cursor == before {
 			break
 		}
 	}
