@@ -144,4 +144,3 @@ func firstProduce(ctx context.Context, addr string) (time.Duration, error) {
 	}
 	return time.Since(start), nil
 }
-
