@@ -19,9 +19,7 @@ func TestScanSkipsObjectsDeletedBelowIndex(t *testing.T) {
 	t.Parallel()
 	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
 		ctx := context.Background()
-		writer := smallIndexEngine(bucket, objectstore.Options{RetentionSafety: time.Nanosecond})
-		topic := mustTopic(t, writer, "stale-start", 1)
-		bases := appendObjects(t, writer, topic, 120)
+		writer, topic, bases := longPartition(t, bucket, "stale-start", 120, objectstore.Options{RetentionSafety: time.Nanosecond})
 
 		// The reader loads while the log start is still 0.
 		reader := smallIndexEngine(bucket, objectstore.Options{})
@@ -112,9 +110,7 @@ func TestLocatePagesPastStrayKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	hb := &listHook{Bucket: memory.New(), limit: 500}
-	writer := smallIndexEngine(hb, objectstore.Options{})
-	topic := mustTopic(t, writer, "strays", 1)
-	bases := appendObjects(t, writer, topic, 120)
+	_, topic, bases := longPartition(t, hb, "strays", 120, objectstore.Options{})
 	// Objects of one record each would make the offsets the object
 	// numbers; appendObjects writes 1-3, so use the real base.
 	base := bases[50]
@@ -148,9 +144,7 @@ func TestLoadPagesPastTrailingStrayKeys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bucket := memory.New()
-	writer := smallIndexEngine(bucket, objectstore.Options{})
-	topic := mustTopic(t, writer, "trailing", 1)
-	appendObjects(t, writer, topic, 30)
+	_, topic, _ := longPartition(t, bucket, "trailing", 30, objectstore.Options{})
 	for i := range 10 {
 		if _, err := bucket.PutIfAbsent(ctx, fmt.Sprintf("data/%s/0/tmp-%d", topic.ID, i), []byte("x")); err != nil {
 			t.Fatal(err)

@@ -18,9 +18,7 @@ func TestLoadFindsEveryObject(t *testing.T) {
 	ctx := context.Background()
 	for _, n := range []int{1, 9, 10, 11, 19, 20, 21, 29, 30, 31, 55, 99, 100, 101, 157} {
 		bucket := memory.New()
-		writer := smallIndexEngine(bucket, objectstore.Options{})
-		topic := mustTopic(t, writer, "every", 1)
-		bases := appendObjects(t, writer, topic, n)
+		_, topic, bases := longPartition(t, bucket, "every", n, objectstore.Options{})
 		end := bases[n-1] + int64((n-1)%3+1)
 		for _, probes := range []int{1, 2, 3, 4, 5, 8} {
 			e := smallIndexEngine(bucket, objectstore.Options{})
@@ -62,9 +60,7 @@ func TestLoadIgnoresSegmentLikeKeysInSubfolder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bucket := memory.New()
-	writer := smallIndexEngine(bucket, objectstore.Options{})
-	topic := mustTopic(t, writer, "subfolder", 1)
-	appendObjects(t, writer, topic, 30)
+	_, topic, _ := longPartition(t, bucket, "subfolder", 30, objectstore.Options{})
 	for i := range 5 {
 		if _, err := bucket.PutIfAbsent(ctx, fmt.Sprintf("data/%s/0/x/%020d", topic.ID, i), []byte("x")); err != nil {
 			t.Fatal(err)
@@ -129,9 +125,7 @@ func TestLoadWhileGrowing(t *testing.T) {
 	for _, probes := range []int{1, 2, 4} {
 		for _, n := range []int{15, 40, 120} {
 			bucket := memory.New()
-			writer := smallIndexEngine(bucket, objectstore.Options{})
-			topic := mustTopic(t, writer, "growing", 1)
-			appendObjects(t, writer, topic, n)
+			writer, topic, _ := longPartition(t, bucket, "growing", n, objectstore.Options{})
 			grown := 0
 			var mu = make(chan struct{}, 1)
 			gb := &growingBucket{Bucket: bucket, grow: func() {
@@ -175,9 +169,7 @@ func TestManyReadersOfHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bucket := memory.New()
-	writer := smallIndexEngine(bucket, objectstore.Options{})
-	topic := mustTopic(t, writer, "many-readers", 1)
-	bases := appendObjects(t, writer, topic, 300)
+	_, topic, bases := longPartition(t, bucket, "many-readers", 300, objectstore.Options{})
 	e := smallIndexEngine(bucket, objectstore.Options{})
 	if _, err := e.Offsets(ctx, topic, 0); err != nil {
 		t.Fatal(err)

@@ -47,9 +47,7 @@ func TestLongHistory(t *testing.T) {
 	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
 		ctx := context.Background()
 		const objects = 237
-		writer := smallIndexEngine(bucket, objectstore.Options{})
-		topic := mustTopic(t, writer, "history", 1)
-		bases := appendObjects(t, writer, topic, objects)
+		writer, topic, bases := longPartition(t, bucket, "history", objects, objectstore.Options{})
 		end := bases[objects-1] + int64((objects-1)%3+1)
 
 		// A woken broker finds the end of the log with a few LISTs in a
@@ -137,9 +135,7 @@ func TestLongHistoryDeleteRecords(t *testing.T) {
 	t.Parallel()
 	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
 		ctx := context.Background()
-		writer := smallIndexEngine(bucket, objectstore.Options{RetentionSafety: time.Nanosecond})
-		topic := mustTopic(t, writer, "trimmed", 1)
-		bases := appendObjects(t, writer, topic, 120)
+		writer, topic, bases := longPartition(t, bucket, "trimmed", 120, objectstore.Options{RetentionSafety: time.Nanosecond})
 
 		woken := smallIndexEngine(bucket, objectstore.Options{RetentionSafety: time.Nanosecond})
 		if _, err := woken.Offsets(ctx, topic, 0); err != nil {
@@ -250,9 +246,7 @@ func TestTwoReadersOfHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bucket := memory.New()
-	writer := smallIndexEngine(bucket, objectstore.Options{})
-	topic := mustTopic(t, writer, "two-readers", 1)
-	bases := appendObjects(t, writer, topic, 150)
+	_, topic, bases := longPartition(t, bucket, "two-readers", 150, objectstore.Options{})
 	counted := objectstore.NewCountingBucket(bucket)
 	e := smallIndexEngine(counted, objectstore.Options{})
 	if _, err := e.Offsets(ctx, topic, 0); err != nil {
@@ -281,9 +275,7 @@ func TestLoadOfAPageAndAHalf(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	bucket := memory.New()
-	writer := smallIndexEngine(bucket, objectstore.Options{})
-	topic := mustTopic(t, writer, "page-and-a-half", 1)
-	appendObjects(t, writer, topic, 15)
+	_, topic, _ := longPartition(t, bucket, "page-and-a-half", 15, objectstore.Options{})
 	counted := objectstore.NewCountingBucket(bucket)
 	if _, err := smallIndexEngine(counted, objectstore.Options{}).Offsets(ctx, topic, 0); err != nil {
 		t.Fatal(err)
@@ -291,4 +283,14 @@ func TestLoadOfAPageAndAHalf(t *testing.T) {
 	if lists := counted.Counts().Of(objectstore.RequestList); lists != 2 {
 		t.Errorf("loading 15 objects, 10 to a page, took %d LISTs", lists)
 	}
+}
+
+// longPartition writes n objects (see appendObjects) to a new topic of one
+// partition through a small-index engine with opts, and returns the
+// engine, the topic and the batches' base offsets.
+func longPartition(t *testing.T, bucket objectstore.Bucket, name string, n int, opts objectstore.Options) (*objectstore.Engine, objectstore.Topic, []int64) {
+	t.Helper()
+	writer := smallIndexEngine(bucket, opts)
+	topic := mustTopic(t, writer, name, 1)
+	return writer, topic, appendObjects(t, writer, topic, n)
 }
