@@ -114,7 +114,7 @@ func TestLongHistory(t *testing.T) {
 }
 
 // batchRange returns the first and last offset of the batches in records.
-func batchRange(t *testing.T, records []byte) (first, last int64) {
+func batchRange(t testing.TB, records []byte) (first, last int64) {
 	t.Helper()
 	first, last = -1, -1
 	for len(records) > 0 {

@@ -189,6 +189,18 @@ const parallelReads = 16
 // readObjects reads the objects of segs, parallelReads at a time;
 // an object that is gone reads as nil.
 func (e *Engine) readObjects(ctx context.Context, segs []segment) ([][]byte, error) {
+	objects, errs := e.readEach(ctx, segs)
+	for i := range errs {
+		if errors.Is(errs[i], ErrNotFound) {
+			errs[i] = nil
+		}
+	}
+	return objects, errors.Join(errs...)
+}
+
+// readEach reads the objects of segs, parallelReads at a time, and returns
+// each one's bytes or error.
+func (e *Engine) readEach(ctx context.Context, segs []segment) ([][]byte, []error) {
 	objects := make([][]byte, len(segs))
 	errs := make([]error, len(segs))
 	sem := make(chan struct{}, parallelReads)
@@ -197,12 +209,9 @@ func (e *Engine) readObjects(ctx context.Context, segs []segment) ([][]byte, err
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			data, err := e.readObject(ctx, seg.key)
-			if !errors.Is(err, ErrNotFound) {
-				objects[i], errs[i] = data, err
-			}
+			objects[i], errs[i] = e.readObject(ctx, seg.key)
 		})
 	}
 	wg.Wait()
-	return objects, errors.Join(errs...)
+	return objects, errs
 }

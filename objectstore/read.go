@@ -127,54 +127,68 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 		}
 		before := cursor
 		full := false
-		for _, seg := range segs {
+		for len(segs) > 0 && !full {
+			// The first object alone (a consumer at the tail needs no
+			// more); after it, parallelReads at once: a consumer catching
+			// up reads many objects, and one GET at a time would make it
+			// wait a round trip to the bucket for each.
+			n := 1
+			if size > 0 {
+				n = min(len(segs), parallelReads)
+			}
+			window := segs[:n]
+			segs = segs[n:]
 			if size > 0 && size >= maxBytes {
 				full = true
 				break
 			}
-			data, err := e.readObject(ctx, seg.key)
-			if errors.Is(err, ErrNotFound) {
-				// Deleted under us by DeleteRecords on some broker.
-				if size > 0 {
+			objects, errs := e.readEach(ctx, window)
+			for i, seg := range window {
+				data, err := objects[i], errs[i]
+				if errors.Is(err, ErrNotFound) {
+					// Deleted under us by DeleteRecords on some broker.
+					if size > 0 {
+						full = true
+						break
+					}
+					return res, p.deletedUnder(ctx, offset)
+				}
+				if err != nil {
+					res.Records = records()
+					return res, fmt.Errorf("read %s: %w", seg.key, err)
+				}
+				// eachBatch walks the object without gaps, so the batches
+				// taken from it are the contiguous range data[start:stop].
+				pos, start, stop := 0, -1, -1
+				berr := eachBatch(data, func(h batchHeader, raw []byte) bool {
+					begin := pos
+					pos += len(raw)
+					if h.lastOffset() < cursor {
+						return true
+					}
+					if size > 0 && size+len(raw) > maxBytes {
+						full = true
+						return false
+					}
+					if start < 0 {
+						start = begin
+					}
+					stop = pos
+					size += len(raw)
+					cursor = h.lastOffset() + 1
+					return true
+				})
+				if start >= 0 {
+					parts = append(parts, data[start:stop])
+				}
+				if berr != nil {
+					res.Records = records()
+					return res, fmt.Errorf("read %s: %w", seg.key, berr)
+				}
+				if full || (size > 0 && size >= maxBytes) {
 					full = true
 					break
 				}
-				return res, p.deletedUnder(ctx, offset)
-			}
-			if err != nil {
-				res.Records = records()
-				return res, fmt.Errorf("read %s: %w", seg.key, err)
-			}
-			// eachBatch walks the object without gaps, so the batches
-			// taken from it are the contiguous range data[start:stop].
-			pos, start, stop := 0, -1, -1
-			err = eachBatch(data, func(h batchHeader, raw []byte) bool {
-				begin := pos
-				pos += len(raw)
-				if h.lastOffset() < cursor {
-					return true
-				}
-				if size > 0 && size+len(raw) > maxBytes {
-					full = true
-					return false
-				}
-				if start < 0 {
-					start = begin
-				}
-				stop = pos
-				size += len(raw)
-				cursor = h.lastOffset() + 1
-				return true
-			})
-			if start >= 0 {
-				parts = append(parts, data[start:stop])
-			}
-			if err != nil {
-				res.Records = records()
-				return res, fmt.Errorf("read %s: %w", seg.key, err)
-			}
-			if full {
-				break
 			}
 		}
 		if full || cursor == before {

@@ -142,3 +142,58 @@ func (b *listRounds) List(ctx context.Context, prefix, startAfter string, limit 
 	defer b.inFlight.Add(-1)
 	return b.Bucket.List(ctx, prefix, startAfter, limit)
 }
+
+var catchUpObjects = flag.Int("catchup", 2_000, "objects BenchmarkCatchUp reads")
+
+// BenchmarkCatchUp measures a consumer that wakes with a broker and reads
+// a partition's history: a new engine reads N objects of one small batch
+// each from offset 0 to the end, in fetches of up to 1 MiB (a Kafka
+// consumer's default per partition). It reports the time per object.
+//
+//	go test -run '^$' -bench CatchUp ./objectstore/ -args -catchup 2000
+func BenchmarkCatchUp(b *testing.B) {
+	makers := bucketMakers(b)
+	if miniotest.Enabled() {
+		makers["s3+20ms"] = func(b testing.TB) objectstore.Bucket {
+			return slowS3(b, 20*time.Millisecond)
+		}
+	}
+	for name, mk := range makers {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			bucket := mk(b)
+			readBucket := bucket
+			if slow, ok := bucket.(slowBucket); ok {
+				bucket, readBucket = slow.direct, slow.Bucket
+			}
+			writer := objectstore.New(bucket, objectstore.Options{})
+			topic, err := writer.CreateTopic(ctx, "catch-up", 1, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := plainBatch(1).encode()
+			for range *catchUpObjects {
+				if _, err := writer.Append(ctx, topic, 0, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var read time.Duration
+			b.ResetTimer()
+			for b.Loop() {
+				e := objectstore.New(readBucket, objectstore.Options{})
+				start := time.Now()
+				var offset int64
+				for offset < int64(*catchUpObjects) {
+					res, err := e.Read(ctx, topic, 0, offset, 1<<20)
+					if err != nil || len(res.Records) == 0 {
+						b.Fatalf("read at %d: %d bytes, %v", offset, len(res.Records), err)
+					}
+					_, last := batchRange(b, res.Records)
+					offset = last + 1
+				}
+				read += time.Since(start)
+			}
+			b.ReportMetric(float64(read.Microseconds())/float64(b.N)/float64(*catchUpObjects), "µs/object")
+		})
+	}
+}
