@@ -113,6 +113,7 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 	// cursor is the next offset to return: objects are looked up a few at
 	// a time, from the index or below it (see segmentsFrom).
 	cursor := offset
+	objectsRead, bytesRead := 0, 0
 	for cursor < res.HighWatermark && (size == 0 || size < maxBytes) {
 		segs, err := p.segmentsFrom(ctx, cursor, readChunk)
 		if err != nil {
@@ -129,12 +130,14 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 		full := false
 		for len(segs) > 0 && !full {
 			// The first object alone (a consumer at the tail needs no
-			// more); after it, parallelReads at once: a consumer catching
-			// up reads many objects, and one GET at a time would make it
-			// wait a round trip to the bucket for each.
+			// more); after it, as many as the objects read so far say
+			// will fill maxBytes, up to parallelReads at once: a consumer
+			// catching up reads many objects, and one GET at a time would
+			// make it wait a round trip to the bucket for each.
 			n := 1
-			if size > 0 {
-				n = min(len(segs), parallelReads)
+			if size > 0 && objectsRead > 0 {
+				avg := max(1, bytesRead/objectsRead)
+				n = min(len(segs), parallelReads, max(1, (maxBytes-size+avg-1)/avg))
 			}
 			window := segs[:n]
 			segs = segs[n:]
@@ -145,6 +148,8 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 			objects, errs := e.readEach(ctx, window)
 			for i, seg := range window {
 				data, err := objects[i], errs[i]
+				objectsRead++
+				bytesRead += len(data)
 				if errors.Is(err, ErrNotFound) {
 					// Deleted under us by DeleteRecords on some broker.
 					if size > 0 {
