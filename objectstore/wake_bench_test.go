@@ -25,33 +25,10 @@ var (
 //
 //	go test -run '^$' -bench WakeLongHistory ./objectstore/ -args -history 20000
 func BenchmarkWakeLongHistory(b *testing.B) {
-	makers := bucketMakers(b)
-	if miniotest.Enabled() {
-		// Writes go straight to MinIO; the woken broker's requests wait
-		// 20 ms each, as on a store in another building.
-		makers["s3+20ms"] = func(b testing.TB) objectstore.Bucket {
-			return slowS3(b, 20*time.Millisecond)
-		}
-	}
-	for name, mk := range makers {
+	for name, mk := range benchBuckets(b) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			bucket := mk(b)
-			wakeBucket := bucket // the woken broker's
-			if slow, ok := bucket.(slowBucket); ok {
-				bucket, wakeBucket = slow.direct, slow.Bucket
-			}
-			writer := objectstore.New(bucket, objectstore.Options{})
-			topic, err := writer.CreateTopic(ctx, "history", 1, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := plainBatch(1).encode()
-			for range *historyObjects {
-				if _, err := writer.Append(ctx, topic, 0, batch); err != nil {
-					b.Fatal(err)
-				}
-			}
+			wakeBucket, topic := writeHistory(b, mk(b), *historyObjects)
 			var load, fetch time.Duration
 			var loadRounds int64
 			var loadCounts, fetchCounts objectstore.RequestCounts
@@ -152,31 +129,10 @@ var catchUpObjects = flag.Int("catchup", 2_000, "objects BenchmarkCatchUp reads"
 //
 //	go test -run '^$' -bench CatchUp ./objectstore/ -args -catchup 2000
 func BenchmarkCatchUp(b *testing.B) {
-	makers := bucketMakers(b)
-	if miniotest.Enabled() {
-		makers["s3+20ms"] = func(b testing.TB) objectstore.Bucket {
-			return slowS3(b, 20*time.Millisecond)
-		}
-	}
-	for name, mk := range makers {
+	for name, mk := range benchBuckets(b) {
 		b.Run(name, func(b *testing.B) {
 			ctx := context.Background()
-			bucket := mk(b)
-			readBucket := bucket
-			if slow, ok := bucket.(slowBucket); ok {
-				bucket, readBucket = slow.direct, slow.Bucket
-			}
-			writer := objectstore.New(bucket, objectstore.Options{})
-			topic, err := writer.CreateTopic(ctx, "catch-up", 1, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := plainBatch(1).encode()
-			for range *catchUpObjects {
-				if _, err := writer.Append(ctx, topic, 0, batch); err != nil {
-					b.Fatal(err)
-				}
-			}
+			readBucket, topic := writeHistory(b, mk(b), *catchUpObjects)
 			var read time.Duration
 			b.ResetTimer()
 			for b.Loop() {
@@ -196,4 +152,41 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.ReportMetric(float64(read.Microseconds())/float64(b.N)/float64(*catchUpObjects), "µs/object")
 		})
 	}
+}
+
+// benchBuckets are the buckets the history benchmarks run on: every
+// backend, and MinIO behind a proxy that holds the woken broker's requests
+// 20 ms each, as a store in another building would.
+func benchBuckets(b *testing.B) map[string]func(testing.TB) objectstore.Bucket {
+	makers := bucketMakers(b)
+	if miniotest.Enabled() {
+		makers["s3+20ms"] = func(tb testing.TB) objectstore.Bucket {
+			return slowS3(tb, 20*time.Millisecond)
+		}
+	}
+	return makers
+}
+
+// writeHistory appends n objects of one one-record batch each to a new
+// topic of one partition, straight to the bucket, and returns the bucket a
+// woken broker reads through (behind the proxy for s3+20ms) and the topic.
+func writeHistory(b *testing.B, bucket objectstore.Bucket, n int) (objectstore.Bucket, objectstore.Topic) {
+	b.Helper()
+	ctx := context.Background()
+	woken := bucket
+	if slow, ok := bucket.(slowBucket); ok {
+		bucket, woken = slow.direct, slow.Bucket
+	}
+	writer := objectstore.New(bucket, objectstore.Options{})
+	topic, err := writer.CreateTopic(ctx, "history", 1, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := plainBatch(1).encode()
+	for range n {
+		if _, err := writer.Append(ctx, topic, 0, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return woken, topic
 }
