@@ -110,95 +110,53 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 		}
 		return bytes.Join(parts, nil) // one allocation, not zeroed first
 	}
-	// cursor is the next offset to return: objects are looked up a few at
-	// a time, from the index or below it (see segmentsFrom).
+	// cursor is the next offset to return.
 	cursor := offset
 	objectsRead, bytesRead := 0, 0
-	for cursor < res.HighWatermark && (size == 0 || size < maxBytes) {
-		segs, err := p.segmentsFrom(ctx, cursor, readChunk)
-		if err != nil {
-			res.Records = records()
-			return res, fmt.Errorf("read offset %d: %w", cursor, err)
-		}
-		if len(segs) == 0 {
-			if size > 0 {
-				break
-			}
-			return res, p.deletedUnder(ctx, offset)
-		}
-		before := cursor
+	// Read ahead as many objects as the ones read so far say will fill
+	// maxBytes, so that a fetch holds about maxBytes in memory.
+	ahead := func() int {
+		avg := max(1, bytesRead/max(1, objectsRead))
+		return (maxBytes - size + avg - 1) / avg
+	}
+	err = p.walkObjects(ctx, offset, res.HighWatermark, ahead, func(data []byte) (int64, bool, error) {
+		objectsRead++
+		bytesRead += len(data)
+		// eachBatch walks the object without gaps, so the batches taken
+		// from it are the contiguous range data[start:stop].
 		full := false
-		for len(segs) > 0 && !full {
-			// The first object alone (a consumer at the tail needs no
-			// more); after it, as many as the objects read so far say
-			// will fill maxBytes, up to parallelReads at once: a consumer
-			// catching up reads many objects, and one GET at a time would
-			// make it wait a round trip to the bucket for each.
-			n := 1
-			if size > 0 && objectsRead > 0 {
-				avg := max(1, bytesRead/objectsRead)
-				n = min(len(segs), parallelReads, max(1, (maxBytes-size+avg-1)/avg))
+		pos, start, stop := 0, -1, -1
+		err := eachBatch(data, func(h batchHeader, raw []byte) bool {
+			begin := pos
+			pos += len(raw)
+			if h.lastOffset() < cursor {
+				return true
 			}
-			window := segs[:n]
-			segs = segs[n:]
-			if size > 0 && size >= maxBytes {
+			if size > 0 && size+len(raw) > maxBytes {
 				full = true
-				break
+				return false
 			}
-			objects, errs := e.readEach(ctx, window)
-			for i, seg := range window {
-				data, err := objects[i], errs[i]
-				objectsRead++
-				bytesRead += len(data)
-				if errors.Is(err, ErrNotFound) {
-					// Deleted under us by DeleteRecords on some broker.
-					if size > 0 {
-						full = true
-						break
-					}
-					return res, p.deletedUnder(ctx, offset)
-				}
-				if err != nil {
-					res.Records = records()
-					return res, fmt.Errorf("read %s: %w", seg.key, err)
-				}
-				// eachBatch walks the object without gaps, so the batches
-				// taken from it are the contiguous range data[start:stop].
-				pos, start, stop := 0, -1, -1
-				berr := eachBatch(data, func(h batchHeader, raw []byte) bool {
-					begin := pos
-					pos += len(raw)
-					if h.lastOffset() < cursor {
-						return true
-					}
-					if size > 0 && size+len(raw) > maxBytes {
-						full = true
-						return false
-					}
-					if start < 0 {
-						start = begin
-					}
-					stop = pos
-					size += len(raw)
-					cursor = h.lastOffset() + 1
-					return true
-				})
-				if start >= 0 {
-					parts = append(parts, data[start:stop])
-				}
-				if berr != nil {
-					res.Records = records()
-					return res, fmt.Errorf("read %s: %w", seg.key, berr)
-				}
-				if full || (size > 0 && size >= maxBytes) {
-					full = true
-					break
-				}
+			if start < 0 {
+				start = begin
 			}
+			stop = pos
+			size += len(raw)
+			cursor = h.lastOffset() + 1
+			return true
+		})
+		if start >= 0 {
+			parts = append(parts, data[start:stop])
 		}
-		if full || cursor == before {
-			break
-		}
+		return cursor, !full && (size == 0 || size < maxBytes), err
+	})
+	switch {
+	case errors.Is(err, errObjectGone) && size == 0:
+		return res, p.deletedUnder(ctx, offset)
+	case errors.Is(err, errObjectGone):
+		// Deleted under us after the first batches: return those.
+	case err != nil:
+		res.Records = records()
+		return res, err
 	}
 	// Objects appended since the high watermark was taken may have been
 	// read: the answer's high watermark covers them.
@@ -208,9 +166,6 @@ func (e *Engine) Read(ctx context.Context, t Topic, partition int32, offset int6
 	res.Records = records()
 	return res, nil
 }
-
-// readChunk is how many objects Read looks up at a time.
-const readChunk = 64
 
 // deletedUnder is the error for a read at offset whose object is gone:
 // DeleteRecords or retention moved the log start past it, perhaps on

@@ -3,7 +3,6 @@ package objectstore
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // OffsetForTime returns the first offset whose record timestamp is at or
@@ -67,54 +66,26 @@ func (e *Engine) scanBatches(ctx context.Context, t Topic, partition int32, fn f
 	p.mu.Lock()
 	logStart, next := p.logStart, p.next
 	p.mu.Unlock()
-	for cursor := logStart; cursor < next; {
-		segs, err := p.segmentsFrom(ctx, cursor, readChunk)
-		if err != nil {
-			return err
-		}
-		if len(segs) == 0 {
-			// Deleted: the log start moved (perhaps on another broker).
-			if cursor, logStart, err = p.skipDeleted(ctx, cursor); err != nil || cursor < 0 {
-				return err
-			}
-			continue
-		}
-		from := cursor
-		for _, seg := range segs {
-			data, err := e.readObject(ctx, seg.key)
-			if errors.Is(err, ErrNotFound) {
-				if seg.end > seg.base {
-					cursor = max(cursor, seg.end)
-				}
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return fmt.Errorf("read %s: %w", seg.key, err)
-			}
+	cursor := logStart
+	for {
+		err := p.walkObjects(ctx, cursor, next, func() int { return parallelReads }, func(data []byte) (int64, bool, error) {
 			var fnErr error
 			more := true
-			err = eachBatch(data, func(h batchHeader, raw []byte) bool {
+			err := eachBatch(data, func(h batchHeader, raw []byte) bool {
 				cursor = max(cursor, h.lastOffset()+1)
 				more, fnErr = fn(h, raw, logStart)
 				return more && fnErr == nil
 			})
-			if err == nil {
-				err = fnErr
-			}
-			if err != nil {
-				return fmt.Errorf("scan %s: %w", seg.key, err)
-			}
-			if !more {
-				return nil
-			}
+			return cursor, more, errors.Join(err, fnErr)
+		})
+		if !errors.Is(err, errObjectGone) {
+			return err
 		}
-		if cursor == from {
-			if cursor, logStart, err = p.skipDeleted(ctx, cursor); err != nil || cursor < 0 {
-				return err
-			}
+		// Deleted: the log start moved (perhaps on another broker).
+		if cursor, logStart, err = p.skipDeleted(ctx, cursor); err != nil || cursor < 0 {
+			return err
 		}
 	}
-	return nil
 }
 
 // skipDeleted rereads the log start after a scan found the object at cursor
