@@ -79,15 +79,21 @@ type Bucket interface {
 
 // ListAll pages through List until the listing is complete.
 func ListAll(ctx context.Context, b Bucket, prefix, startAfter string) ([]ObjectInfo, error) {
+	return listWhile(ctx, b, prefix, startAfter, listPage, nil)
+}
+
+// listWhile pages through List, page objects at a time, until the listing
+// is complete or, when more is not nil, until a page whose last object
+// more refuses.
+func listWhile(ctx context.Context, b Bucket, prefix, startAfter string, page int, more func(ObjectInfo) bool) ([]ObjectInfo, error) {
 	var all []ObjectInfo
-	const page = 1000
 	for {
 		objs, err := b.List(ctx, prefix, startAfter, page)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, objs...)
-		if len(objs) < page {
+		if len(objs) < page || (more != nil && !more(objs[len(objs)-1])) {
 			return all, nil
 		}
 		startAfter = objs[len(objs)-1].Key

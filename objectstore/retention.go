@@ -113,20 +113,7 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 // after it are younger. A sweep of a partition with a long history reads
 // the part of it retention is about to remove, not all of it.
 func (p *partition) listSweepable(ctx context.Context, want func(ObjectInfo) bool) ([]ObjectInfo, error) {
-	prefix := partitionPrefix(p.id.topicID, p.id.partition)
-	var all []ObjectInfo
-	after := ""
-	for {
-		objs, err := p.e.bucket.List(ctx, prefix, after, p.e.listPage)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, objs...)
-		if len(objs) < p.e.listPage || !want(objs[len(objs)-1]) {
-			return all, nil
-		}
-		after = objs[len(objs)-1].Key
-	}
+	return listWhile(ctx, p.e.bucket, partitionPrefix(p.id.topicID, p.id.partition), "", p.e.listPage, want)
 }
 
 func (p *partition) currentLogStart() int64 {
