@@ -158,6 +158,9 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 	if err := srv.Shutdown(drainCtx); err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
+	if err := engine.Drain(drainCtx); err != nil {
+		logger.Warn("drain: time index", "err", err)
+	}
 	engine.Close()
 	logger.Info("stopped")
 	return nil

@@ -236,6 +236,10 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			return
 		}
 		p.e.cache.put(key, object)
+		maxTimestamp := written[0].header.MaxTimestamp
+		for _, it := range written[1:] {
+			maxTimestamp = max(maxTimestamp, it.header.MaxTimestamp)
+		}
 		p.mu.Lock()
 		for pid, st := range tentative {
 			p.producers[pid] = st
@@ -244,7 +248,11 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		p.trimIndex()
 		p.next = offset
 		p.refreshed = time.Now()
+		entry, full := p.appended(base, offset, maxTimestamp)
 		p.mu.Unlock()
+		if full {
+			p.putTimeEntry(entry)
+		}
 		p.e.notifyAppended()
 		finish(nil)
 		return

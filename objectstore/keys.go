@@ -14,6 +14,8 @@ import (
 //	topics/<name>                    topic metadata (JSON), one per live topic
 //	data/<topic-id>/<p>/<offset>     record batches starting at offset (20 digits)
 //	logstart/<topic-id>/<p>          the partition's log start offset (JSON)
+//	timeindex/<topic-id>/<p>/<base>-<end>-<max timestamp>
+//	                                 a time index entry, no body (timeindex.go)
 //
 // Data is keyed by topic id, not name, so a topic deleted and created again
 // never sees the old topic's objects.
@@ -23,6 +25,7 @@ const (
 	topicsPrefix   = "topics/"
 	dataPrefix     = "data/"
 	logStartPrefix = "logstart/"
+	timePrefix     = "timeindex/"
 )
 
 func topicKey(name string) string { return topicsPrefix + name }
@@ -50,15 +53,49 @@ func logStartKey(topicID string, partition int32) string {
 	return fmt.Sprintf("%s%s/%d", logStartPrefix, topicID, partition)
 }
 
+func timeIndexPrefix(topicID string, partition int32) string {
+	return timePrefix + topicID + "/" + strconv.Itoa(int(partition)) + "/"
+}
+
+// timeEntryKey names a time index entry: its offsets as 20 digits each, so
+// that entries sort by offset, and its timestamp.
+func timeEntryKey(topicID string, partition int32, te timeEntry) string {
+	return fmt.Sprintf("%s%020d-%020d-%d", timeIndexPrefix(topicID, partition), te.base, te.end, te.maxTimestamp)
+}
+
+// parseTimeEntry reads a time index entry from its key under prefix.
+func parseTimeEntry(prefix, key string) (timeEntry, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok || len(rest) < 43 || rest[20] != '-' || rest[41] != '-' {
+		return timeEntry{}, false
+	}
+	base, okBase := parseOffset(rest[:20])
+	end, okEnd := parseOffset(rest[21:41])
+	ts, err := strconv.ParseInt(rest[42:], 10, 64)
+	if !okBase || !okEnd || err != nil || base >= end {
+		return timeEntry{}, false
+	}
+	return timeEntry{base: base, end: end, maxTimestamp: ts}, true
+}
+
 // segmentBase parses the base offset out of a segment key: 20 digits after
 // the last slash, no more than maxOffset.
 func segmentBase(key string) (int64, bool) {
 	i := strings.LastIndexByte(key, '/')
-	if i < 0 || len(key)-i-1 != 20 {
+	if i < 0 {
+		return 0, false
+	}
+	return parseOffset(key[i+1:])
+}
+
+// parseOffset parses an offset written as 20 digits, no more than
+// maxOffset.
+func parseOffset(s string) (int64, bool) {
+	if len(s) != 20 {
 		return 0, false
 	}
 	var n int64
-	for _, c := range []byte(key[i+1:]) {
+	for _, c := range []byte(s) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}

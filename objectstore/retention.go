@@ -15,7 +15,8 @@ import (
 // that retention.ms or retention.bytes no longer keep (judging an object's
 // age by when it was written, and never touching the newest object), and
 // then deletes the objects wholly below the log start offset that are older
-// than RetentionSafety (see tail.go for why young objects must stay).
+// than RetentionSafety (see tail.go for why young objects must stay), and
+// the time index entries wholly below it.
 // Sweeps piggyback on appends and reads, at most once per SweepInterval per
 // partition, so an idle broker makes no requests for them.
 
@@ -92,6 +93,7 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 	}
+	deleted := 0
 	for i, seg := range candidates {
 		if seg.end > logStart {
 			break
@@ -103,6 +105,13 @@ func (p *partition) sweep(ctx context.Context, t Topic) error {
 			return fmt.Errorf("sweep: %w", err)
 		}
 		p.e.cache.remove(seg.key)
+		deleted++
+	}
+	if deleted > 0 {
+		// The time index entries of what is gone go with it.
+		if err := p.sweepTimeIndex(ctx, logStart); err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
 	}
 	return nil
 }

@@ -246,7 +246,7 @@ func (e *Engine) DeleteTopic(ctx context.Context, name string) error {
 	}
 	e.forget(name)
 	e.dropPartitions(t.ID)
-	for _, prefix := range []string{dataPrefix + t.ID + "/", logStartPrefix + t.ID + "/"} {
+	for _, prefix := range []string{dataPrefix + t.ID + "/", logStartPrefix + t.ID + "/", timePrefix + t.ID + "/"} {
 		if err := e.deletePrefix(ctx, prefix); err != nil {
 			e.log.Warn("topic deleted, but some of its objects remain", "topic", name, "prefix", prefix, "err", err)
 		}
