@@ -170,6 +170,7 @@ func benchBuckets(b *testing.B) map[string]func(testing.TB) objectstore.Bucket {
 // writeHistory appends n objects of one one-record batch each to a new
 // topic of one partition, straight to the bucket, and returns the bucket a
 // woken broker reads through (behind the proxy for s3+20ms) and the topic.
+// Record i has timestamp 1000*i.
 func writeHistory(b *testing.B, bucket objectstore.Bucket, n int) (objectstore.Bucket, objectstore.Topic) {
 	b.Helper()
 	ctx := context.Background()
@@ -182,11 +183,16 @@ func writeHistory(b *testing.B, bucket objectstore.Bucket, n int) (objectstore.B
 	if err != nil {
 		b.Fatal(err)
 	}
-	batch := plainBatch(1).encode()
-	for range n {
-		if _, err := writer.Append(ctx, topic, 0, batch); err != nil {
+	for i := range n {
+		spec := plainBatch(1)
+		spec.timestamp = 1000 * int64(i)
+		if _, err := writer.Append(ctx, topic, 0, spec.encode()); err != nil {
 			b.Fatal(err)
 		}
 	}
+	if err := writer.Drain(ctx); err != nil {
+		b.Fatal(err)
+	}
+	writer.Close()
 	return woken, topic
 }
