@@ -1,13 +1,21 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/siestamq/siesta/objectstore"
+	"github.com/siestamq/siesta/objectstore/sqlite"
 )
 
 // A broker woken on a partition of more objects than it indexes (it loads
@@ -39,18 +47,24 @@ func TestFreshBrokerReadsALongHistory(t *testing.T) {
 	}
 	first.stop()
 
-	fresh := startBrokerProcess(t, storage)
-	dumpLogsOnFailure(t, "fresh broker", fresh)
-	cl := newClient(t, fresh.addr)
-	records := readPartition(ctx, t, cl, topic, 0, objects)
-	for i, r := range records {
-		if want := fmt.Sprintf("value-%d", i); string(r.Value) != want {
-			t.Fatalf("offset %d holds %q, want %q", r.Offset, r.Value, want)
-		}
+	// The broker indexed the times of what it wrote (docs/design.md, the
+	// time index), the last run when it stopped.
+	if entries := timeIndexEntries(ctx, t, storage); len(entries) != objects/64+1 || !strings.HasPrefix(entries[len(entries)-1], fmt.Sprintf("%020d-%020d-", objects/64*64, objects)) {
+		t.Errorf("time index after the first broker stopped: %d entries, last %q", len(entries), entries[len(entries)-1])
 	}
 
+	metricsAddr := freePort(t)
+	fresh := startBrokerProcess(t, storage, "--metrics-listen", metricsAddr)
+	dumpLogsOnFailure(t, "fresh broker", fresh)
+	waitForPort(t, metricsAddr)
+	cl := newClient(t, fresh.addr)
+
+	// Offsets by timestamp first, on the woken broker: a lookup reads at
+	// most 64 objects past the index entries it skips, not the history
+	// up to the answer (3,600 objects for these four).
 	adm := kadm.NewClient(cl)
-	for _, i := range []int{0, 17, 1000, objects - 1} {
+	lookups := []int{0, 17, 1000, objects - 1}
+	for _, i := range lookups {
 		listed, err := adm.ListOffsetsAfterMilli(ctx, start.Add(time.Duration(i)*time.Second).UnixMilli(), topic)
 		if err == nil {
 			err = listed.Error()
@@ -62,6 +76,16 @@ func TestFreshBrokerReadsALongHistory(t *testing.T) {
 			t.Errorf("offset for the time of record %d: %d", i, got.Offset)
 		}
 	}
+	if gets := storageRequests(t, metricsAddr, "GET"); gets > len(lookups)*(64+16) {
+		t.Errorf("%d lookups by time made %d GETs", len(lookups), gets)
+	}
+
+	records := readPartition(ctx, t, cl, topic, 0, objects)
+	for i, r := range records {
+		if want := fmt.Sprintf("value-%d", i); string(r.Value) != want {
+			t.Fatalf("offset %d holds %q, want %q", r.Offset, r.Value, want)
+		}
+	}
 
 	r := &kgo.Record{Value: []byte("after")}
 	if err := newProducer(t, fresh.addr, topic).ProduceSync(ctx, r).FirstErr(); err != nil {
@@ -70,4 +94,51 @@ func TestFreshBrokerReadsALongHistory(t *testing.T) {
 	if r.Offset != objects {
 		t.Errorf("appended at offset %d, want %d", r.Offset, objects)
 	}
+}
+
+// timeIndexEntries lists the time index entries of partition 0 of the
+// only topic in a SQLite storage: what follows the partition's prefix.
+func timeIndexEntries(ctx context.Context, t *testing.T, storage brokerStorage) []string {
+	t.Helper()
+	bucket, err := sqlite.Open(ctx, strings.TrimPrefix(storage.URL, "sqlite://"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bucket.Close()
+	objs, err := objectstore.ListAll(ctx, bucket, "timeindex/", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []string
+	for _, o := range objs {
+		entries = append(entries, o.Key[strings.LastIndexByte(o.Key, '/')+1:])
+	}
+	return entries
+}
+
+// storageRequests reads a broker's /metrics count of storage requests of
+// one kind.
+func storageRequests(t *testing.T, metricsAddr, kind string) int {
+	t.Helper()
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("siesta_storage_requests_total{kind=%q} ", kind)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("/metrics: %q", line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("/metrics lacks %s:\n%s", name, body)
+	return 0
 }
