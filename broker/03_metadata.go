@@ -2,10 +2,10 @@ package broker
 
 import (
 	"context"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/siestamq/siesta/internal/bounded"
 	"github.com/siestamq/siesta/objectstore"
 )
 
@@ -58,16 +58,9 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 	}
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	resp.Topics = make([]kmsg.MetadataResponseTopic, len(req.Topics))
-	sem := make(chan struct{}, parallelLookups)
-	var wg sync.WaitGroup
-	for i, rt := range req.Topics {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			resp.Topics[i] = s.metadataTopic(s.requestedTopic(ctx, rt, allowCreate))
-		})
-	}
-	wg.Wait()
+	bounded.Run(len(req.Topics), parallelLookups, func(i int) {
+		resp.Topics[i] = s.metadataTopic(s.requestedTopic(ctx, req.Topics[i], allowCreate))
+	})
 	resp.ClusterID = <-clusterID
 	return resp
 }

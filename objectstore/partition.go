@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/siestamq/siesta/internal/bounded"
 )
 
 // segment is one object of a partition: the batches for offsets [base, end).
@@ -204,15 +206,8 @@ func (e *Engine) readObjects(ctx context.Context, segs []segment) ([][]byte, err
 func (e *Engine) readEach(ctx context.Context, segs []segment) ([][]byte, []error) {
 	objects := make([][]byte, len(segs))
 	errs := make([]error, len(segs))
-	sem := make(chan struct{}, parallelReads)
-	var wg sync.WaitGroup
-	for i, seg := range segs {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			objects[i], errs[i] = e.readObject(ctx, seg.key)
-		})
-	}
-	wg.Wait()
+	bounded.Run(len(segs), parallelReads, func(i int) {
+		objects[i], errs[i] = e.readObject(ctx, segs[i].key)
+	})
 	return objects, errs
 }
