@@ -8,3 +8,9 @@ func SetIndexSizes(e *Engine, listPage, maxIndexed int) {
 
 // SetSearchProbes sets how many LISTs a partition load sends at once.
 func SetSearchProbes(e *Engine, n int) { e.searchProbes = n }
+
+// ParseTimeEntry reads a time index entry's key under prefix.
+func ParseTimeEntry(prefix, key string) (base, end, maxTimestamp int64, ok bool) {
+	te, ok := parseTimeEntry(prefix, key)
+	return te.base, te.end, te.maxTimestamp, ok
+}

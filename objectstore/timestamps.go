@@ -91,7 +91,9 @@ func (e *Engine) MaxTimestamp(ctx context.Context, t Topic, partition int32) (of
 		if te.maxTimestamp < timestamp {
 			break
 		}
-		if te.maxTimestamp == timestamp && offset >= 0 && te.base > offset {
+		if te.maxTimestamp == timestamp && (offset < 0 || te.base > offset) {
+			// No earlier than the best; or, with none yet (timestamp -1),
+			// only records without a timestamp, which never answer.
 			continue
 		}
 		s := scan{from: max(te.base, p.currentLogStart()), to: min(te.end, next)}

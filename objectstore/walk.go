@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 )
 
 // readChunk is how many objects a walk looks up at a time.
@@ -33,6 +34,9 @@ func (p *partition) walkObjects(ctx context.Context, offset, next int64, ahead f
 		if len(segs) == 0 {
 			return errObjectGone
 		}
+		// Objects from next on hold nothing asked for (segs[0] holds
+		// cursor, below next).
+		segs = segs[:sort.Search(len(segs), func(i int) bool { return segs[i].base >= next })]
 		before := cursor
 		for len(segs) > 0 {
 			n := 1
