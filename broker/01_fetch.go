@@ -61,11 +61,27 @@ func (s *Server) handleFetch(ctx context.Context, req *kmsg.FetchRequest) kmsg.R
 // and how many record bytes it holds.
 func (s *Server) fetchOnce(ctx context.Context, req *kmsg.FetchRequest, maxBytes int) (*kmsg.FetchResponse, int) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	topics := make([]objectstore.Topic, len(req.Topics))
+	topicErrs := make([]error, len(req.Topics))
+	var reads []objectstore.PartitionRead
+	for i, rt := range req.Topics {
+		topics[i], topicErrs[i] = s.engine.Topic(ctx, rt.Topic)
+		if topicErrs[i] != nil {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			reads = append(reads, objectstore.PartitionRead{Topic: topics[i], Partition: rp.Partition, Offset: rp.FetchOffset})
+		}
+	}
+	// The partitions are read one after another below, each within what
+	// the ones before it left of maxBytes; what each must ask the bucket
+	// first (a woken broker's loads, the tail refreshes) happens at once.
+	s.engine.PrepareReads(ctx, reads)
 	total := 0
-	for _, rt := range req.Topics {
+	for i, rt := range req.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
-		t, topicErr := s.engine.Topic(ctx, rt.Topic)
+		t, topicErr := topics[i], topicErrs[i]
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition

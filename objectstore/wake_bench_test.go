@@ -196,3 +196,72 @@ func writeHistory(b *testing.B, bucket objectstore.Bucket, n int) (objectstore.B
 	writer.Close()
 	return woken, topic
 }
+
+var fetchPartitions = flag.Int("partitions", 16, "partitions BenchmarkWakeFetch's consumer reads")
+
+// BenchmarkWakeFetch measures a consumer of many partitions, at their end,
+// on a woken broker: a new engine answers its first fetch (every partition
+// loaded) and then a fetch once the tails are due to be compared with the
+// bucket again (a GET per partition). "one after another" reads the
+// partitions in turn as a fetch did before PrepareReads; "prepared" calls
+// it first, as the broker's fetch does.
+//
+//	go test -run '^$' -bench WakeFetch ./objectstore/ -args -partitions 16
+func BenchmarkWakeFetch(b *testing.B) {
+	for name, mk := range benchBuckets(b) {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			bucket := mk(b)
+			direct := bucket
+			if slow, ok := bucket.(slowBucket); ok {
+				direct = slow.direct
+			}
+			writer := objectstore.New(direct, objectstore.Options{})
+			topic, err := writer.CreateTopic(ctx, "fetch", int32(*fetchPartitions), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for p := range topic.Partitions {
+				if _, err := writer.Append(ctx, topic, p, plainBatch(1).encode()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			writer.Close()
+			reads := make([]objectstore.PartitionRead, topic.Partitions)
+			for p := range reads {
+				reads[p] = objectstore.PartitionRead{Topic: topic, Partition: int32(p), Offset: 1}
+			}
+			for _, prepared := range []bool{false, true} {
+				mode := "one after another"
+				if prepared {
+					mode = "prepared"
+				}
+				b.Run(mode, func(b *testing.B) {
+					fetch := func(e *objectstore.Engine) time.Duration {
+						start := time.Now()
+						if prepared {
+							e.PrepareReads(ctx, reads)
+						}
+						for _, r := range reads {
+							if _, err := e.Read(ctx, r.Topic, r.Partition, r.Offset, 1<<20); err != nil {
+								b.Fatal(err)
+							}
+						}
+						return time.Since(start)
+					}
+					// Longer than a fetch takes here, as the default 1 s is.
+					const refresh = 200 * time.Millisecond
+					var first, again time.Duration
+					for b.Loop() {
+						woken := objectstore.New(bucket, objectstore.Options{TailRefresh: refresh})
+						first += fetch(woken)
+						time.Sleep(refresh)
+						again += fetch(woken)
+					}
+					b.ReportMetric(float64(first.Microseconds())/float64(b.N)/1000, "first-fetch-ms")
+					b.ReportMetric(float64(again.Microseconds())/float64(b.N)/1000, "refresh-fetch-ms")
+				})
+			}
+		})
+	}
+}
