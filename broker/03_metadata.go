@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -35,6 +36,8 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 	// another (on S3, each is tens of milliseconds of a woken client's
 	// first request).
 	clusterID := make(chan *string, 1)
+	// An idempotent producer asks for a producer id next.
+	s.engine.WarmProducerIDs()
 	go func() {
 		id, err := s.engine.ClusterID(ctx)
 		if err != nil {
@@ -58,9 +61,17 @@ func (s *Server) handleMetadata(ctx context.Context, req *kmsg.MetadataRequest) 
 	}
 	allowCreate := req.Version < 4 || req.AllowAutoTopicCreation
 	resp.Topics = make([]kmsg.MetadataResponseTopic, len(req.Topics))
+	found := make([]objectstore.Topic, len(req.Topics))
 	bounded.Run(len(req.Topics), parallelLookups, func(i int) {
-		resp.Topics[i] = s.metadataTopic(s.requestedTopic(ctx, req.Topics[i], allowCreate))
+		t, err := s.requestedTopic(ctx, req.Topics[i], allowCreate)
+		if err == nil {
+			found[i] = t
+		}
+		resp.Topics[i] = s.metadataTopic(t, err)
 	})
+	// The client produces to or fetches from the topics it named next:
+	// a woken broker loads their partitions meanwhile.
+	s.engine.Warm(slices.DeleteFunc(found, func(t objectstore.Topic) bool { return t.ID == "" }))
 	resp.ClusterID = <-clusterID
 	return resp
 }

@@ -112,8 +112,10 @@ type Engine struct {
 	partitions map[partitionID]*partition
 	clusterID  string
 	pids       producerIDBlock
+	pidsRead   *producerIDRead // the producer-id document, read ahead (see WarmProducerIDs)
 
-	// background tracks retention sweeps, so Close can wait for them.
+	// background tracks retention sweeps, time index writes and warming
+	// loads, so Close can wait for them.
 	background sync.WaitGroup
 
 	// appended is closed and replaced whenever any partition grows, waking

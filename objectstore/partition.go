@@ -39,6 +39,7 @@ type partition struct {
 	skipped      []skippedObject // objects load did not read for producer state, newest recallLimit, ascending (see lookBack)
 	skippedRead  int             // how many of skipped, newest first, lookBack has read
 	appendRun    timeRunner      // this broker's latest appends, not yet a time index entry
+	warming      bool            // a load started by Warm is in flight
 	queue        []*pendingAppend
 	flushing     bool
 	refreshed    time.Time // last time the tail was compared with the bucket

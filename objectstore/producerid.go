@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // producerIDBlockSize is how many producer ids a broker claims from the
@@ -34,10 +35,24 @@ func (e *Engine) NextProducerID(ctx context.Context) (int64, error) {
 		e.mu.Unlock()
 		return id, nil
 	}
+	ahead := e.pidsRead
+	e.pidsRead = nil
 	e.mu.Unlock()
 	for {
 		var doc producerIDDoc
-		etag, err := e.readJSON(ctx, producerIDKey, &doc)
+		var etag string
+		var err error
+		if ahead != nil && ahead.fresh() {
+			select {
+			case <-ahead.done:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			doc, etag, err = ahead.doc, ahead.etag, ahead.err
+		} else {
+			etag, err = e.readJSON(ctx, producerIDKey, &doc)
+		}
+		ahead = nil // a claim that fails rereads
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return 0, fmt.Errorf("allocate producer ids: %w", err)
 		}
@@ -56,4 +71,43 @@ func (e *Engine) NextProducerID(ctx context.Context) (int64, error) {
 		e.mu.Unlock()
 		return start, nil
 	}
+}
+
+// producerIDRead is the producer-id document read ahead of a claim.
+type producerIDRead struct {
+	started time.Time
+	done    chan struct{}
+	doc     producerIDDoc
+	etag    string
+	err     error
+}
+
+// producerIDReadAhead is how long a document read ahead is used for a
+// claim: an older one is likely stale, and its claim would fail.
+const producerIDReadAhead = 10 * time.Second
+
+func (r *producerIDRead) fresh() bool { return !olderThan(r.started, producerIDReadAhead) }
+
+// WarmProducerIDs reads the producer-id document in the background if this
+// broker has no ids left to hand out, so that the claim of the next block
+// (an idempotent producer's InitProducerID, right after its Metadata
+// request) is one write instead of a read and a write. A broker woken by a
+// producer answers it a round trip to the bucket sooner.
+func (e *Engine) WarmProducerIDs() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// One read ahead until a claim uses it (or finds it stale and reads
+	// again): a broker that only serves consumers reads the document once,
+	// not at each of their metadata refreshes.
+	if e.pids.next < e.pids.end || e.pidsRead != nil {
+		return
+	}
+	r := &producerIDRead{started: time.Now(), done: make(chan struct{})}
+	e.pidsRead = r
+	e.background.Go(func() {
+		defer close(r.done)
+		ctx, cancel := context.WithTimeout(context.Background(), producerIDReadAhead)
+		defer cancel()
+		r.etag, r.err = e.readJSON(ctx, producerIDKey, &r.doc)
+	})
 }
