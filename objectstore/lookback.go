@@ -29,7 +29,10 @@ type skippedObject struct {
 // producer's first batch (sequence 0, which looks the same as a retry of
 // it) within ProducerRetryHorizon after the load, and then only the
 // objects written within the horizon before the load, so that a woken
-// broker's first new producer does not read the partition's history.
+// broker's first new producer does not read the partition's history; and
+// not even those when this broker handed the producer its id after the
+// load (the producer of a woken broker, most often), since no object load
+// listed can hold a batch of it.
 // Objects are read oldest first, parallelReads at a time, each at most
 // once per load. p.writeMu is held.
 func (p *partition) lookBack(ctx context.Context, items []*pendingAppend) error {
@@ -45,7 +48,7 @@ func (p *partition) lookBack(ctx context.Context, items []*pendingAppend) error 
 			from = 0
 			break
 		}
-		if _, known := p.producers[h.ProducerID]; !known && h.BaseSequence == 0 && !olderThan(p.loadedAt, p.e.opts.ProducerRetryHorizon) {
+		if _, known := p.producers[h.ProducerID]; !known && h.BaseSequence == 0 && !olderThan(p.loadedAt, p.e.opts.ProducerRetryHorizon) && !p.e.issuedAfter(h.ProducerID, p.loadedAt) {
 			horizon := p.loadedAt.Add(-p.e.opts.ProducerRetryHorizon)
 			for from > 0 && !p.skipped[from-1].modified.Before(horizon) {
 				from--

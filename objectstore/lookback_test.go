@@ -189,3 +189,55 @@ func TestLookBackInStages(t *testing.T) {
 		}
 	})
 }
+
+// TestFirstBatchOfAProducerIssuedAfterLoadReadsNothingBack: a broker that
+// loaded a partition and then handed a producer its id knows that no
+// object it listed holds a batch of that producer: the producer's first
+// batch is appended without reading the objects load skipped (a woken
+// broker's first producer, most often). An id handed out by another broker
+// still makes it look back.
+func TestFirstBatchOfAProducerIssuedAfterLoadReadsNothingBack(t *testing.T) {
+	t.Parallel()
+	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
+		ctx := context.Background()
+		writer := newEngine(bucket)
+		topic := mustTopic(t, writer, "issued", 1)
+		for i := range 20 {
+			spec := batchSpec{records: 1, producerID: 8, epoch: 0, sequence: int32(i), timestamp: 1}
+			if _, err := writer.Append(ctx, topic, 0, spec.encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		otherID, err := writer.NextProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		counted := objectstore.NewCountingBucket(bucket)
+		woken := objectstore.New(counted, objectstore.Options{TailRefresh: time.Hour, ProducerRetryHorizon: time.Hour})
+		if _, err := woken.Offsets(ctx, topic, 0); err != nil { // the load
+			t.Fatal(err)
+		}
+		ownID, err := woken.NextProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range []struct {
+			name     string
+			id       int64
+			wantGets int64
+		}{
+			{"issued here after the load", ownID, 0},
+			{"issued by another broker", otherID, 15}, // the 20 objects but the 5 load read
+		} {
+			before := counted.Counts().Of(objectstore.RequestGet)
+			spec := batchSpec{records: 1, producerID: tt.id, epoch: 0, sequence: 0, timestamp: 1}
+			if res, err := woken.Append(ctx, topic, 0, spec.encode()); err != nil || res.Duplicate {
+				t.Fatalf("%s: first batch %+v, %v", tt.name, res, err)
+			}
+			if gets := counted.Counts().Of(objectstore.RequestGet) - before; gets != tt.wantGets {
+				t.Errorf("%s: first batch made %d GETs, want %d", tt.name, gets, tt.wantGets)
+			}
+		}
+	})
+}

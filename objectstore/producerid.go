@@ -32,6 +32,7 @@ func (e *Engine) NextProducerID(ctx context.Context) (int64, error) {
 	if e.pids.next < e.pids.end {
 		id := e.pids.next
 		e.pids.next++
+		e.given(id)
 		e.mu.Unlock()
 		return id, nil
 	}
@@ -68,6 +69,7 @@ func (e *Engine) NextProducerID(ctx context.Context) (int64, error) {
 		}
 		e.mu.Lock()
 		e.pids = producerIDBlock{next: start + 1, end: start + producerIDBlockSize}
+		e.given(start)
 		e.mu.Unlock()
 		return start, nil
 	}
@@ -110,4 +112,32 @@ func (e *Engine) WarmProducerIDs() {
 		defer cancel()
 		r.etag, r.err = e.readJSON(ctx, producerIDKey, &r.doc)
 	})
+}
+
+// given notes when id was handed out, and forgets the ids handed out
+// longer than ProducerRetryHorizon ago once there are many. e.mu is held.
+func (e *Engine) given(id int64) {
+	now := time.Now()
+	if e.pidsGiven == nil {
+		e.pidsGiven = make(map[int64]time.Time)
+	}
+	if len(e.pidsGiven) >= 1024 {
+		for pid, at := range e.pidsGiven {
+			if now.Sub(at) > e.opts.ProducerRetryHorizon {
+				delete(e.pidsGiven, pid)
+			}
+		}
+	}
+	e.pidsGiven[id] = now
+}
+
+// issuedAfter reports whether this broker handed out producer id after t.
+// Ids are handed out once, by the broker that claimed their block, so no
+// batch of such a producer can be in an object listed before t. It takes
+// e.mu; a caller may hold a partition's mu (never the other way round).
+func (e *Engine) issuedAfter(id int64, t time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at, ok := e.pidsGiven[id]
+	return ok && at.After(t)
 }
