@@ -101,6 +101,7 @@ func (p *partition) load(ctx context.Context) error {
 		etag, lsErr = p.e.readJSON(ctx, logStartKey(p.id.topicID, p.id.partition), &ls)
 	}()
 	objs, err := p.listNewest(ctx)
+	loadedAt := time.Now() // the listing is complete: see issuedAfter
 	<-lsLoaded
 	if lsErr != nil && !errors.Is(lsErr, ErrNotFound) {
 		return fmt.Errorf("load partition: %w", lsErr)
@@ -108,7 +109,6 @@ func (p *partition) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load partition: %w", err)
 	}
-	loadedAt := time.Now()
 	segs := segmentsOf(objs) // objs are all segment keys: segs[i] is objs[i]
 	producers := make(producerTable)
 	next := ls.Offset
