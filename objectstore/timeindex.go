@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/siestamq/siesta/internal/bounded"
 )
 
 // The time index lets ListOffsets by timestamp (and MAX_TIMESTAMP) pass
@@ -123,12 +125,24 @@ func (e *Engine) Drain(ctx context.Context) error {
 }
 
 // timeEntries lists the partition's time index entries that reach past
-// logStart, by base offset.
-func (p *partition) timeEntries(ctx context.Context, logStart int64) ([]timeEntry, error) {
+// logStart, by base offset. A long index is listed in a few rounds, not a
+// LIST after another: the first page tells how many offsets an entry
+// spans, and the rest of the key space (keys are zero-padded offsets) is
+// cut into ranges of about a page each, listed searchProbes*2 at a time.
+func (p *partition) timeEntries(ctx context.Context, logStart, next int64) ([]timeEntry, error) {
 	prefix := timeIndexPrefix(p.id.topicID, p.id.partition)
-	objs, err := ListAll(ctx, p.e.bucket, prefix, "")
+	page := p.e.listPage
+	first, err := p.e.bucket.List(ctx, prefix, "", page)
 	if err != nil {
 		return nil, fmt.Errorf("list time index: %w", err)
+	}
+	objs := first
+	if len(first) == page {
+		rest, err := p.listTimeRanges(ctx, prefix, first, next)
+		if err != nil {
+			return nil, fmt.Errorf("list time index: %w", err)
+		}
+		objs = append(objs, rest...)
 	}
 	entries := make([]timeEntry, 0, len(objs))
 	for _, o := range objs {
@@ -139,6 +153,59 @@ func (p *partition) timeEntries(ctx context.Context, logStart int64) ([]timeEntr
 	slices.SortFunc(entries, func(a, b timeEntry) int { return cmp.Compare(a.base, b.base) })
 	return entries, nil
 }
+
+// listTimeRanges lists the entries after a full first page of them, in
+// ranges of base offsets listed at once.
+func (p *partition) listTimeRanges(ctx context.Context, prefix string, first []ObjectInfo, next int64) ([]ObjectInfo, error) {
+	page := p.e.listPage
+	var lo, hi int64 = -1, -1 // the bases of the first page's entries
+	for _, o := range first {
+		if te, ok := parseTimeEntry(prefix, o.Key); ok {
+			if lo < 0 {
+				lo = te.base
+			}
+			hi = te.base
+		}
+	}
+	// Ranges [starts[i], starts[i+1]) of about a page of entries each, up
+	// to next (the last one open-ended: entries past a stale next).
+	span := max(1, (hi-lo)/int64(len(first))) * int64(page)
+	starts := []int64{hi}
+	for x := hi + span; x < next && len(starts) < maxTimeRanges; x += span {
+		starts = append(starts, x)
+	}
+	if len(starts) == maxTimeRanges {
+		// A history longer than the first page suggests: wider ranges.
+		step := (next - hi) / maxTimeRanges
+		for i := range starts {
+			starts[i] = hi + int64(i)*step
+		}
+	}
+	lists := make([][]ObjectInfo, len(starts))
+	errs := make([]error, len(starts))
+	bounded.Run(len(starts), 2*p.e.searchProbes, func(i int) {
+		startAfter := first[len(first)-1].Key // the first range goes on from the first page
+		if i > 0 {
+			startAfter = fmt.Sprintf("%s%020d", prefix, starts[i])
+		}
+		end := int64(maxOffset)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		objs, err := listWhile(ctx, p.e.bucket, prefix, startAfter, page, func(o ObjectInfo) bool {
+			te, ok := parseTimeEntry(prefix, o.Key)
+			return !ok || te.base < end
+		})
+		lists[i], errs[i] = slices.DeleteFunc(objs, func(o ObjectInfo) bool {
+			te, ok := parseTimeEntry(prefix, o.Key)
+			return ok && te.base >= end
+		}), err
+	})
+	return slices.Concat(lists...), errors.Join(errs...)
+}
+
+// maxTimeRanges bounds the ranges of the time index listed at once.
+const maxTimeRanges = 64
 
 // sweepTimeIndex deletes the entries wholly below logStart.
 func (p *partition) sweepTimeIndex(ctx context.Context, logStart int64) error {

@@ -3,7 +3,10 @@ package objectstore_test
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/siestamq/siesta/objectstore"
 )
@@ -104,4 +107,70 @@ func TestTimeIndexAnswersLikeAScan(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A time index of many pages is listed in a few rounds of LISTs, the
+// ranges after the first page at once, and every entry is found: the
+// lookups read no more than with an index of one page.
+func TestTimeIndexOfManyPages(t *testing.T) {
+	t.Parallel()
+	forEachBucket(t, func(t *testing.T, bucket objectstore.Bucket) {
+		ctx := context.Background()
+		const objects = 64*8 + 17 // 9 entries: five pages of two
+		writer := smallIndexEngine(bucket, objectstore.Options{})
+		topic := mustTopic(t, writer, "pages", 1)
+		recs := timedHistory(t, writer, topic, objects, func(i int) int64 { return int64(1000 * i) })
+		if err := writer.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		writer.Close()
+
+		rounds := &prefixListRounds{Bucket: bucket, prefix: "timeindex/"}
+		counted := objectstore.NewCountingBucket(rounds)
+		woken := smallIndexEngine(counted, objectstore.Options{CacheBytes: 1})
+		objectstore.SetIndexSizes(woken, 2, 40)
+		if _, err := woken.Offsets(ctx, topic, 0); err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{0, 5, 300, 500, objects - 1} {
+			ts := int64(1000 * i)
+			rounds.rounds.Store(0)
+			before := counted.Counts().Of(objectstore.RequestGet)
+			off, got, err := woken.OffsetForTime(ctx, topic, 0, ts)
+			wantOff, wantTs := wantOffsetForTime(recs, 0, ts)
+			if err != nil || off != wantOff || got != wantTs {
+				t.Fatalf("OffsetForTime(%d) = %d, %d, %v; want %d, %d", ts, off, got, err, wantOff, wantTs)
+			}
+			if gets := counted.Counts().Of(objectstore.RequestGet) - before; gets > 64+16 {
+				t.Errorf("OffsetForTime(%d) read %d objects", ts, gets)
+			}
+			// The index's first page, then the other four at once (and a
+			// second page of a range the first page misjudged).
+			if r := rounds.rounds.Load(); r > 3 {
+				t.Errorf("OffsetForTime(%d) listed the time index in %d rounds", ts, r)
+			}
+		}
+	})
+}
+
+// prefixListRounds counts the rounds of LISTs of keys under prefix: the
+// LISTs that start while no other is in flight. Each takes 20 ms at least.
+type prefixListRounds struct {
+	objectstore.Bucket
+	prefix           string
+	inFlight, rounds atomic.Int64
+}
+
+func (b *prefixListRounds) List(ctx context.Context, prefix, startAfter string, limit int) ([]objectstore.ObjectInfo, error) {
+	if !strings.HasPrefix(prefix, b.prefix) {
+		return b.Bucket.List(ctx, prefix, startAfter, limit)
+	}
+	if b.inFlight.Add(1) == 1 {
+		b.rounds.Add(1)
+	}
+	defer b.inFlight.Add(-1)
+	// As long as a remote store's LIST, so that LISTs sent at once are
+	// in flight together.
+	time.Sleep(20 * time.Millisecond)
+	return b.Bucket.List(ctx, prefix, startAfter, limit)
 }

@@ -17,7 +17,7 @@ func (e *Engine) OffsetForTime(ctx context.Context, t Topic, partition int32, ts
 	if err != nil {
 		return offset, timestamp, err
 	}
-	entries, index, err := p.scanEntries(ctx, logStart)
+	entries, index, err := p.scanEntries(ctx, logStart, next)
 	if err != nil {
 		return offset, timestamp, err
 	}
@@ -58,7 +58,7 @@ func (e *Engine) MaxTimestamp(ctx context.Context, t Topic, partition int32) (of
 	if err != nil {
 		return offset, timestamp, err
 	}
-	entries, index, err := p.scanEntries(ctx, logStart)
+	entries, index, err := p.scanEntries(ctx, logStart, next)
 	if err != nil {
 		return offset, timestamp, err
 	}
@@ -124,14 +124,14 @@ func (e *Engine) scanned(ctx context.Context, t Topic, partition int32) (p *part
 // they do not cover: neither for a log of a few objects, all in the
 // partition's index, where listing the entries would cost more than
 // reading the objects.
-func (p *partition) scanEntries(ctx context.Context, logStart int64) ([]timeEntry, bool, error) {
+func (p *partition) scanEntries(ctx context.Context, logStart, next int64) ([]timeEntry, bool, error) {
 	p.mu.Lock()
 	short := len(p.segments) <= timeRun && (len(p.segments) == 0 || p.segments[0].base <= logStart)
 	p.mu.Unlock()
 	if short {
 		return nil, false, nil
 	}
-	entries, err := p.timeEntries(ctx, logStart)
+	entries, err := p.timeEntries(ctx, logStart, next)
 	return entries, err == nil, err
 }
 
