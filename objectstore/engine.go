@@ -112,7 +112,7 @@ type Engine struct {
 	partitions map[partitionID]*partition
 	clusterID  string
 	pids       producerIDBlock
-	pidsRead   *producerIDRead // the producer-id document, read ahead (see WarmProducerIDs)
+	pidsRead   *producerIDRead     // the producer-id document, read ahead (see WarmProducerIDs)
 	pidsGiven  map[int64]time.Time // when this broker handed out each recent producer id (see issuedAfter)
 
 	// background tracks retention sweeps, time index writes and warming
