@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -117,6 +118,12 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 	// bucket).
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		if limit, source, ok := infra.MemoryLimit(os.DirFS("/")); ok {
+			debug.SetMemoryLimit(limit)
+			attrs = append(attrs, "memory_limit", limit, "memory_limit_from", source)
+		}
+	}
 	logger.Info("siesta serving", attrs...)
 
 	if cfg.MetricsListen != "" {

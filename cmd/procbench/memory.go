@@ -28,6 +28,7 @@ func memory(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	records := fs.Int("records", 100_000, "records of 1 KiB produced before the second reading")
 	partitions := fs.Int("partitions", 1, "partitions of the topic produced to")
 	cacheBytes := fs.String("cache-bytes", "", "SIESTA_CACHE_BYTES for siesta (default: siesta's, 64 MiB)")
+	memoryLimit := fs.String("memory-limit", "", "GOMEMLIMIT for siesta, such as 200MiB (default: siesta's)")
 	settle := fs.Duration("settle", 2*time.Second, "wait before each reading, so that the runtime returns what it no longer uses")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,6 +53,9 @@ func memory(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var extra []string
 	if *cacheBytes != "" {
 		extra = append(extra, "SIESTA_CACHE_BYTES="+*cacheBytes)
+	}
+	if *memoryLimit != "" {
+		extra = append(extra, "GOMEMLIMIT="+*memoryLimit)
 	}
 	storages := []storage{
 		{"memory", "memory://", extra},
