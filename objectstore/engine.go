@@ -114,6 +114,7 @@ type Engine struct {
 	pids       producerIDBlock
 	pidsRead   *producerIDRead     // the producer-id document, read ahead (see WarmProducerIDs)
 	pidsGiven  map[int64]time.Time // when this broker handed out each recent producer id (see issuedAfter)
+	pidsOrder  []givenID           // pidsGiven's ids, oldest first
 
 	// background tracks retention sweeps, time index writes and warming
 	// loads, so Close can wait for them.

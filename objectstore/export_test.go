@@ -14,3 +14,10 @@ func ParseTimeEntry(prefix, key string) (base, end, maxTimestamp int64, ok bool)
 	te, ok := parseTimeEntry(prefix, key)
 	return te.base, te.end, te.maxTimestamp, ok
 }
+
+// GivenIDs returns how many handed-out producer ids the engine remembers.
+func GivenIDs(e *Engine) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.pidsGiven)
+}

@@ -43,14 +43,19 @@ func (e *Engine) NextProducerID(ctx context.Context) (int64, error) {
 		var doc producerIDDoc
 		var etag string
 		var err error
+		used := false
 		if ahead != nil && ahead.fresh() {
 			select {
 			case <-ahead.done:
 			case <-ctx.Done():
 				return 0, ctx.Err()
 			}
-			doc, etag, err = ahead.doc, ahead.etag, ahead.err
-		} else {
+			// A read ahead that failed is only a lost head start.
+			if ahead.err == nil || errors.Is(ahead.err, ErrNotFound) {
+				doc, etag, err, used = ahead.doc, ahead.etag, ahead.err, true
+			}
+		}
+		if !used {
 			etag, err = e.readJSON(ctx, producerIDKey, &doc)
 		}
 		ahead = nil // a claim that fails rereads
@@ -115,20 +120,30 @@ func (e *Engine) WarmProducerIDs() {
 }
 
 // given notes when id was handed out, and forgets the ids handed out
-// longer than ProducerRetryHorizon ago once there are many. e.mu is held.
+// longer than ProducerRetryHorizon ago, or beyond the newest maxGivenIDs:
+// forgetting one only costs its producer's first batch a look-back.
+// Ids are noted in the order they are handed out, so the oldest go first.
+// e.mu is held.
 func (e *Engine) given(id int64) {
 	now := time.Now()
 	if e.pidsGiven == nil {
 		e.pidsGiven = make(map[int64]time.Time)
 	}
-	if len(e.pidsGiven) >= 1024 {
-		for pid, at := range e.pidsGiven {
-			if now.Sub(at) > e.opts.ProducerRetryHorizon {
-				delete(e.pidsGiven, pid)
-			}
-		}
+	for len(e.pidsOrder) > 0 && (len(e.pidsOrder) >= maxGivenIDs || now.Sub(e.pidsOrder[0].at) > e.opts.ProducerRetryHorizon) {
+		delete(e.pidsGiven, e.pidsOrder[0].id)
+		e.pidsOrder = e.pidsOrder[1:]
 	}
 	e.pidsGiven[id] = now
+	e.pidsOrder = append(e.pidsOrder, givenID{id, now})
+}
+
+// maxGivenIDs bounds the producer ids a broker remembers handing out.
+const maxGivenIDs = 1 << 14
+
+// givenID is a producer id and when it was handed out.
+type givenID struct {
+	id int64
+	at time.Time
 }
 
 // issuedAfter reports whether this broker handed out producer id after t.
