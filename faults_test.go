@@ -405,7 +405,7 @@ func waitGroupCaughtUp(ctx context.Context, t *testing.T, seeds []string, group,
 		defer cl.Close()
 		admins = append(admins, kadm.NewClient(cl))
 	}
-	var last string
+	var last, lastErr string
 	for {
 		ends := make(map[int32]int64)
 		var err error
@@ -442,11 +442,11 @@ func waitGroupCaughtUp(ctx context.Context, t *testing.T, seeds []string, group,
 			}
 			last = fmt.Sprintf("committed %v, ends %v", got, ends)
 		} else {
-			last = err.Error()
+			lastErr = err.Error()
 		}
 		select {
 		case <-ctx.Done():
-			t.Errorf("group %s did not catch up: %s", group, last)
+			t.Errorf("group %s did not catch up: last seen %s; last error %s", group, last, lastErr)
 			return nil
 		case <-time.After(200 * time.Millisecond):
 		}
