@@ -92,8 +92,8 @@ type runningProcess struct {
 }
 
 // startProcess starts cmd with its stderr captured. When the test ends the
-// process is killed if it still runs, and its stderr is logged if the test
-// failed.
+// process is killed if it still runs, and if the test failed its stderr is
+// logged, with its goroutines' stacks (SIGQUIT) if it still ran.
 func startProcess(t *testing.T, cmd *exec.Cmd) *runningProcess {
 	t.Helper()
 	p := &runningProcess{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
@@ -106,6 +106,15 @@ func startProcess(t *testing.T, cmd *exec.Cmd) *runningProcess {
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// A Go program prints every goroutine's stack on SIGQUIT:
+			// what a stuck broker was waiting for.
+			_ = cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		p.kill()
 		if t.Failed() {
 			t.Logf("%s's log:\n%s", cmd.Path, p.stderr)
