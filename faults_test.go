@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,6 +283,8 @@ func TestFaultyStorage(t *testing.T) {
 	}
 	if missing > 0 {
 		t.Errorf("the group never consumed %d acknowledged records", missing)
+		events, last := consumed.history()
+		t.Logf("group events:\n%s\nlast offset read per partition: %v", strings.Join(events, "\n"), last)
 	}
 
 	hwm := verifyAckedLog(t, seeds, topic, partitions, acks, true)
@@ -301,19 +304,38 @@ func TestFaultyStorage(t *testing.T) {
 // groupLog collects what a consumer group read and the errors it saw.
 type groupLog struct {
 	mu     sync.Mutex
+	start  time.Time
 	seen   map[string]bool
 	errs   map[string]int
 	nonRet []string
+	events []string // assignments, revocations, losses
+	last   map[int32]int64
+}
+
+// event notes a group event with the time since the log began.
+func (g *groupLog) event(what string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.events = append(g.events, fmt.Sprintf("%6.2fs %s", time.Since(g.start).Seconds(), what))
+}
+
+// history returns the events, and the last offset read of each
+// partition.
+func (g *groupLog) history() ([]string, map[int32]int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.events), maps.Clone(g.last)
 }
 
 func newGroupLog() *groupLog {
-	return &groupLog{seen: make(map[string]bool), errs: make(map[string]int)}
+	return &groupLog{start: time.Now(), seen: make(map[string]bool), errs: make(map[string]int), last: make(map[int32]int64)}
 }
 
 func (g *groupLog) record(r *kgo.Record) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seen[string(r.Value)] = true
+	g.last[r.Partition] = max(g.last[r.Partition], r.Offset)
 }
 
 func (g *groupLog) error(what string, err error) {
@@ -364,6 +386,15 @@ func consumeGroup(ctx context.Context, t *testing.T, seeds []string, group, topi
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(seeds...),
 		kgo.ConsumerGroup(group),
+		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+			log.event(name + fmt.Sprintf(" assigned %v", ps))
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+			log.event(name + fmt.Sprintf(" revoked %v", ps))
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, ps map[string][]int32) {
+			log.event(name + fmt.Sprintf(" lost %v", ps))
+		}),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
