@@ -10,6 +10,10 @@ import (
 // warmPartitions bounds the partitions one Warm call loads.
 const warmPartitions = 64
 
+// warmTimeout bounds a load Warm started: a few round trips to the bucket
+// normally, seconds with retries.
+const warmTimeout = 10 * time.Second
+
 // Warm starts loading, in the background, the partitions of topics that
 // this broker has not loaded (at most warmPartitions of them). A client
 // that asked for a topic's metadata produces to it or fetches from it
@@ -38,7 +42,11 @@ func (e *Engine) Warm(topics []Topic) {
 		return
 	}
 	e.background.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// A load holds its partition's write lock, which the client's own
+		// requests then wait for without a deadline of their own: a load
+		// that no request asked for gives up after warmTimeout, and the
+		// first request that needs the partition loads it.
+		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
 		defer cancel()
 		bounded.Run(len(cold), parallelReads, func(i int) {
 			p := cold[i]
