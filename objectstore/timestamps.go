@@ -13,20 +13,17 @@ import (
 // but for what the time index says is earlier than ts.
 func (e *Engine) OffsetForTime(ctx context.Context, t Topic, partition int32, ts int64) (offset, timestamp int64, err error) {
 	offset, timestamp = -1, -1
-	p, logStart, next, err := e.scanned(ctx, t, partition)
+	l, err := e.startTimeLookup(ctx, t, partition)
 	if err != nil {
 		return offset, timestamp, err
 	}
-	entries, index, err := p.scanEntries(ctx, logStart, next)
-	if err != nil {
-		return offset, timestamp, err
-	}
+	p := l.p
 	s := scan{
-		from:    logStart,
-		to:      next,
-		skip:    rangesOf(entries, func(te timeEntry) bool { return te.maxTimestamp < ts }),
-		indexed: rangesOf(entries, func(timeEntry) bool { return true }),
-		index:   index,
+		from:    l.logStart,
+		to:      l.next,
+		skip:    rangesOf(l.entries, func(te timeEntry) bool { return te.maxTimestamp < ts }),
+		indexed: l.indexed,
+		index:   l.index,
 	}
 	err = p.scanBatches(ctx, s, func(h batchHeader, raw []byte, logStart int64) (bool, error) {
 		if h.MaxTimestamp < ts || h.lastOffset() < logStart {
@@ -54,14 +51,11 @@ func (e *Engine) OffsetForTime(ctx context.Context, t Topic, partition int32, ts
 // latest first, until none can.
 func (e *Engine) MaxTimestamp(ctx context.Context, t Topic, partition int32) (offset, timestamp int64, err error) {
 	offset, timestamp = -1, -1
-	p, logStart, next, err := e.scanned(ctx, t, partition)
+	l, err := e.startTimeLookup(ctx, t, partition)
 	if err != nil {
 		return offset, timestamp, err
 	}
-	entries, index, err := p.scanEntries(ctx, logStart, next)
-	if err != nil {
-		return offset, timestamp, err
-	}
+	p, entries, next := l.p, l.entries, l.next
 	// Records are visited out of offset order (the gaps, then entries),
 	// so an equal timestamp wins when its offset is earlier.
 	visit := func(h batchHeader, raw []byte, logStart int64) (bool, error) {
@@ -79,8 +73,7 @@ func (e *Engine) MaxTimestamp(ctx context.Context, t Topic, partition int32) (of
 		}
 		return true, nil
 	}
-	indexed := rangesOf(entries, func(timeEntry) bool { return true })
-	s := scan{from: logStart, to: next, skip: indexed, indexed: indexed, index: index}
+	s := scan{from: l.logStart, to: next, skip: l.indexed, indexed: l.indexed, index: l.index}
 	if err := p.scanBatches(ctx, s, visit); err != nil {
 		return -1, -1, err
 	}
@@ -104,35 +97,42 @@ func (e *Engine) MaxTimestamp(ctx context.Context, t Topic, partition int32) (of
 	return offset, timestamp, nil
 }
 
-// scanned loads the partition for a scan and returns its log start and
-// high watermark.
-func (e *Engine) scanned(ctx context.Context, t Topic, partition int32) (p *partition, logStart, next int64, err error) {
-	if p, err = e.partition(t, partition); err != nil {
-		return nil, 0, 0, err
+// timeLookup is where a lookup by time starts: the partition, loaded, its
+// log start and high watermark, and the time index entries it can use.
+type timeLookup struct {
+	p              *partition
+	logStart, next int64
+	entries        []timeEntry  // by base offset
+	indexed        offsetRanges // what entries cover
+	index          bool         // whether the lookup indexes what it reads outside them
+}
+
+// startTimeLookup loads the partition and lists its time index entries:
+// none for a log of a few objects, all in the partition's index, where
+// listing the entries would cost more than reading the objects (and then
+// the lookup writes none either).
+func (e *Engine) startTimeLookup(ctx context.Context, t Topic, partition int32) (timeLookup, error) {
+	p, err := e.partition(t, partition)
+	if err != nil {
+		return timeLookup{}, err
 	}
 	if err := p.ensureLoaded(ctx); err != nil {
-		return nil, 0, 0, err
+		return timeLookup{}, err
 	}
 	p.maybeRefresh(ctx)
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p, p.logStart, p.next, nil
-}
-
-// scanEntries returns the time index entries a scan of the partition from
-// logStart can use, and whether the scan should index what it reads that
-// they do not cover: neither for a log of a few objects, all in the
-// partition's index, where listing the entries would cost more than
-// reading the objects.
-func (p *partition) scanEntries(ctx context.Context, logStart, next int64) ([]timeEntry, bool, error) {
-	p.mu.Lock()
-	short := len(p.segments) <= timeRun && (len(p.segments) == 0 || p.segments[0].base <= logStart)
+	l := timeLookup{p: p, logStart: p.logStart, next: p.next}
+	short := len(p.segments) <= timeRun && (len(p.segments) == 0 || p.segments[0].base <= l.logStart)
 	p.mu.Unlock()
 	if short {
-		return nil, false, nil
+		return l, nil
 	}
-	entries, err := p.timeEntries(ctx, logStart, next)
-	return entries, err == nil, err
+	if l.entries, err = p.timeEntries(ctx, l.logStart, l.next); err != nil {
+		return timeLookup{}, err
+	}
+	l.indexed = rangesOf(l.entries, func(timeEntry) bool { return true })
+	l.index = true
+	return l, nil
 }
 
 // scan says what scanBatches reads: the batches holding offsets [from, to)
