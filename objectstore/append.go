@@ -115,8 +115,6 @@ func (p *partition) writeQueue(ctx context.Context) {
 // when another broker wrote there first.
 func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 	started := time.Now()
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
 	finish := func(err error) {
 		for _, it := range items {
 			if it.err == nil && err != nil {
@@ -131,6 +129,13 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 			close(it.done)
 		}
 	}
+	// ctx is the writer's, detached from any request: this waits for
+	// the tail as long as it takes.
+	if err := p.writeMu.lock(ctx); err != nil {
+		finish(err)
+		return
+	}
+	defer p.writeMu.unlock()
 	if !p.loaded {
 		if err := p.load(ctx); err != nil {
 			finish(err)

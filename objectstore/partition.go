@@ -25,7 +25,7 @@ type partition struct {
 
 	// writeMu serialises everything that moves the tail: loading, catching
 	// up with other brokers' objects, and writing new ones.
-	writeMu sync.Mutex
+	writeMu tailLock
 
 	mu           sync.Mutex
 	loaded       bool
@@ -55,7 +55,7 @@ func (e *Engine) partition(t Topic, p int32) (*partition, error) {
 	defer e.mu.Unlock()
 	part, ok := e.partitions[id]
 	if !ok {
-		part = &partition{e: e, id: id, producers: make(producerTable)}
+		part = &partition{e: e, id: id, producers: make(producerTable), writeMu: newTailLock()}
 		e.partitions[id] = part
 	}
 	return part, nil
@@ -71,8 +71,10 @@ func (p *partition) ensureLoaded(ctx context.Context) error {
 	if loaded {
 		return nil
 	}
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
+	if err := p.writeMu.lock(ctx); err != nil {
+		return fmt.Errorf("load partition: %w", err)
+	}
+	defer p.writeMu.unlock()
 	p.mu.Lock()
 	loaded = p.loaded
 	p.mu.Unlock()

@@ -43,10 +43,10 @@ func (p *partition) maybeRefresh(ctx context.Context) {
 	p.mu.Lock()
 	stale := olderThan(p.refreshed, p.e.opts.TailRefresh)
 	p.mu.Unlock()
-	if !stale || !p.writeMu.TryLock() {
+	if !stale || !p.writeMu.tryLock() {
 		return
 	}
-	defer p.writeMu.Unlock()
+	defer p.writeMu.unlock()
 	if _, err := p.catchUp(ctx); err != nil {
 		p.e.log.Warn("refreshing partition tail", "topic_id", p.id.topicID, "partition", p.id.partition, "err", err)
 	}
@@ -55,8 +55,10 @@ func (p *partition) maybeRefresh(ctx context.Context) {
 // refresh looks for other brokers' objects now, waiting for a write in
 // progress to finish first.
 func (p *partition) refresh(ctx context.Context) error {
-	p.writeMu.Lock()
-	defer p.writeMu.Unlock()
+	if err := p.writeMu.lock(ctx); err != nil {
+		return fmt.Errorf("catch up: %w", err)
+	}
+	defer p.writeMu.unlock()
 	_, err := p.catchUp(ctx)
 	return err
 }

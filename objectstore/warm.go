@@ -42,10 +42,10 @@ func (e *Engine) Warm(topics []Topic) {
 		return
 	}
 	e.background.Go(func() {
-		// A load holds its partition's write lock, which the client's own
-		// requests then wait for without a deadline of their own: a load
-		// that no request asked for gives up after warmTimeout, and the
-		// first request that needs the partition loads it.
+		// A load holds its partition's tail lock, which the client's own
+		// requests then wait for (as long as their contexts allow): a
+		// load that no request asked for gives up after warmTimeout, and
+		// the first request that needs the partition loads it.
 		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
 		defer cancel()
 		bounded.Run(len(cold), parallelReads, func(i int) {
