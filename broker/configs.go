@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/siestamq/siesta/objectstore"
 )
 
 // errInvalidConfig marks a config name or value siesta refuses; errorCode
@@ -60,7 +62,7 @@ var topicConfigDefs = []topicConfigDef{
 	longConfig("flush.messages", math.MaxInt64, 1),
 	longConfig("flush.ms", math.MaxInt64, 0),
 	intConfig("index.interval.bytes", 4096, 0),
-	intConfig("max.message.bytes", 1048588, 0),
+	intConfig("max.message.bytes", objectstore.DefaultMaxMessageBytes, 0), // enforced on Produce
 	longConfig("message.timestamp.after.max.ms", math.MaxInt64, 0),
 	longConfig("message.timestamp.before.max.ms", math.MaxInt64, 0),
 	{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, def: "CreateTime",
@@ -269,12 +271,13 @@ func (s *Server) brokerConfigEntries() []configEntry {
 		return configEntry{name: name, value: value, typ: typ, source: src, readOnly: true, def: def}
 	}
 	i32 := func(n int32) string { return strconv.FormatInt(int64(n), 10) }
+	maxMessageBytes := strconv.Itoa(objectstore.DefaultMaxMessageBytes)
 	return []configEntry{
 		static("auto.create.topics.enable", strconv.FormatBool(s.cfg.AutoCreateTopics), kmsg.ConfigTypeBoolean, "true"),
 		static("broker.id", i32(s.cfg.NodeID), kmsg.ConfigTypeInt, "-1"),
 		static("default.replication.factor", "1", kmsg.ConfigTypeInt, "1"),
 		static("log.retention.ms", "604800000", kmsg.ConfigTypeLong, "604800000"),
-		static("message.max.bytes", "1048588", kmsg.ConfigTypeInt, "1048588"),
+		static("message.max.bytes", maxMessageBytes, kmsg.ConfigTypeInt, maxMessageBytes),
 		static("num.partitions", i32(s.cfg.DefaultPartitions), kmsg.ConfigTypeInt, "1"),
 		static("offsets.topic.replication.factor", "1", kmsg.ConfigTypeShort, "3"),
 	}

@@ -194,6 +194,8 @@ func (s *Server) errorCode(err error) int16 {
 		return kerr.UnsupportedForMessageFormat.Code
 	case errors.Is(err, objectstore.ErrInvalidRecord):
 		return kerr.InvalidRecord.Code
+	case errors.Is(err, objectstore.ErrMessageTooLarge):
+		return kerr.MessageTooLarge.Code
 	case errors.Is(err, objectstore.ErrOutOfOrderSequence):
 		return kerr.OutOfOrderSequenceNumber.Code
 	case errors.Is(err, objectstore.ErrInvalidProducerEpoch):

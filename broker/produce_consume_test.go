@@ -2,11 +2,14 @@ package broker
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -66,6 +69,14 @@ func TestProduceConsumeCodecs(t *testing.T) {
 	}
 }
 
+// createTopic creates topic through CreateTopics, with configs set.
+func createTopic(t *testing.T, b *testBroker, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	if _, err := b.admin(t).CreateTopic(testContext(t, 10*time.Second), partitions, 1, configs, topic); err != nil {
+		t.Fatalf("create %s: %v", topic, err)
+	}
+}
+
 func TestLargeRecord(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
@@ -78,6 +89,58 @@ func TestLargeRecord(t *testing.T) {
 	recs := consumeN(t, b, "big", 1, kgo.FetchMaxBytes(4<<20))
 	if !bytes.Equal(recs[0].Value, value) {
 		t.Fatalf("got %d bytes back, want %d", len(recs[0].Value), len(value))
+	}
+}
+
+func TestMaxMessageBytes(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	const topic = "limited"
+	createTopic(t, b, topic, 2, map[string]*string{"max.message.bytes": kadm.StringPtr("10000")})
+	// Uncompressed: the limit applies to the batch as sent, so a
+	// compressed batch of these repetitive values would fit.
+	cl := b.client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	ctx := testContext(t, 20*time.Second)
+	type produced struct {
+		partition int32
+		size      int
+		want      error
+	}
+	// The rounds run in order, on one idempotent producer; each round's
+	// records are produced together.
+	rounds := []struct {
+		name    string
+		records []produced
+	}{
+		{"small", []produced{{0, 100, nil}}},
+		{"too large beside a small record", []produced{{0, 20000, kerr.MessageTooLarge}, {1, 100, nil}}},
+		{"small after the refusal", []produced{{0, 100, nil}}},
+	}
+	for _, round := range rounds {
+		t.Run(round.name, func(t *testing.T) {
+			recs := make([]*kgo.Record, len(round.records))
+			want := make(map[*kgo.Record]error, len(recs))
+			for i, p := range round.records {
+				recs[i] = &kgo.Record{Partition: p.partition, Value: bytes.Repeat([]byte("m"), p.size)}
+				want[recs[i]] = p.want
+			}
+			// Results come in the order produced per partition, not recs'.
+			for _, res := range cl.ProduceSync(ctx, recs...) {
+				if w := want[res.Record]; !errors.Is(res.Err, w) {
+					t.Errorf("%d bytes to partition %d: %v, want %v", len(res.Record.Value), res.Record.Partition, res.Err, w)
+				}
+			}
+		})
+	}
+	ends, err := b.admin(t).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range []int64{2, 1} {
+		if end, _ := ends.Lookup(topic, int32(p)); end.Offset != want {
+			t.Errorf("partition %d ends at %d, want %d", p, end.Offset, want)
+		}
 	}
 }
 

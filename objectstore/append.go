@@ -13,6 +13,11 @@ import (
 // the tail to other brokers before failing its appends (retriably).
 const contendedAppendLimit = 10 * time.Second
 
+// DefaultMaxMessageBytes is the largest record batch, in bytes, a topic
+// accepts unless its max.message.bytes config says otherwise: Kafka's
+// broker default message.max.bytes.
+const DefaultMaxMessageBytes = 1048588
+
 // pendingAppend is one produce request's batch waiting to be written.
 type pendingAppend struct {
 	batch  []byte
@@ -51,13 +56,19 @@ type PendingAppend struct {
 
 // Enqueue validates one produced record batch and queues it on the
 // partition, behind every batch queued before it, and returns at once.
-// Batches that queue while a write is in flight, or within the linger
-// window, are written together as one object. The batch must not be
-// modified until Wait returns.
+// A batch larger than the topic's max.message.bytes is refused with
+// ErrMessageTooLarge. Batches that queue while a write is in flight, or
+// within the linger window, are written together as one object. The batch
+// must not be modified until Wait returns.
 func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []byte) (*PendingAppend, error) {
 	h, err := validateProducedBatch(batch)
 	if err != nil {
 		return nil, err
+	}
+	// Kafka compares the whole batch, base offset and length included,
+	// and validateProducedBatch made sure batch is exactly one.
+	if limit := configInt(t.Configs, "max.message.bytes", DefaultMaxMessageBytes); int64(len(batch)) > limit {
+		return nil, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(batch), limit)
 	}
 	p, err := e.partition(t, partition)
 	if err != nil {

@@ -17,6 +17,9 @@ var (
 	// ErrInvalidRecord means the batch is well formed but not acceptable,
 	// for example a transactional or control batch, or several batches.
 	ErrInvalidRecord = errors.New("invalid record batch")
+	// ErrMessageTooLarge means the batch is larger than the topic's
+	// max.message.bytes.
+	ErrMessageTooLarge = errors.New("record batch too large")
 )
 
 // batchHeaderSize is the fixed size of a v2 record batch header.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -312,6 +314,60 @@ func TestAppendRejectsBadBatches(t *testing.T) {
 			t.Fatalf("partition 1 of 1: %v", err)
 		}
 	})
+}
+
+func TestAppendEnforcesMaxMessageBytes(t *testing.T) {
+	t.Parallel()
+	tiny := plainBatch(1).encode()
+	small := batchSpec{records: 1, producerID: -1, epoch: -1, sequence: -1, timestamp: 1000, value: strings.Repeat("s", 100)}.encode()
+	big := batchSpec{records: 1, producerID: -1, epoch: -1, sequence: -1, timestamp: 1000, value: strings.Repeat("b", objectstore.DefaultMaxMessageBytes)}.encode()
+	limit := func(n int) map[string]string { return map[string]string{"max.message.bytes": strconv.Itoa(n)} }
+	tests := []struct {
+		name    string
+		configs map[string]string
+		batch   []byte
+		want    error
+	}{
+		{"at the limit", limit(len(small)), small, nil},
+		{"one byte over", limit(len(small) - 1), small, objectstore.ErrMessageTooLarge},
+		{"over the default", nil, big, objectstore.ErrMessageTooLarge},
+		{"raised limit", limit(2 << 20), big, nil},
+	}
+	bucket := memory.New()
+	e := newEngine(bucket)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			topic, err := e.CreateTopic(ctx, fmt.Sprintf("max-message-bytes-%d", i), 1, tt.configs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A batch within every limit first, so that a refusal is seen
+			// to leave the high watermark where it was.
+			if _, err := e.Append(ctx, topic, 0, tiny); err != nil {
+				t.Fatalf("append %d bytes: %v", len(tiny), err)
+			}
+			if _, err := e.Append(ctx, topic, 0, tt.batch); !errors.Is(err, tt.want) {
+				t.Fatalf("append %d bytes: %v, want %v", len(tt.batch), err, tt.want)
+			}
+			want := int64(2)
+			if tt.want != nil {
+				want = 1
+			}
+			// A fresh engine loads the partition from the bucket: what it
+			// sees is what was stored.
+			for name, e := range map[string]*objectstore.Engine{"engine": e, "fresh engine": newEngine(bucket)} {
+				offs, err := e.Offsets(ctx, topic, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if offs.HighWatermark != want {
+					t.Errorf("%s: high watermark %d, want %d", name, offs.HighWatermark, want)
+				}
+			}
+		})
+	}
 }
 
 func TestDeleteRecords(t *testing.T) {
