@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/siestamq/siesta/broker"
+	"github.com/siestamq/siesta/broker/sasl"
 	"github.com/siestamq/siesta/infra"
 	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/bucketurl"
@@ -90,6 +91,15 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 		advertise = platform.DefaultAdvertise(port, cfg.FlyAdvertise)
 	}
 	advertise = infra.AdvertiseAddress(ln.Addr(), advertise)
+	var users *sasl.Users
+	if cfg.SASLUsers != "" {
+		passwords, err := sasl.ParseUsers(cfg.SASLUsers) // validated by infra.Load
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("SIESTA_SASL_USERS: %w", err)
+		}
+		users = sasl.NewUsers(passwords)
+	}
 	srv, err := broker.New(broker.Config{
 		Advertise:         advertise,
 		Engine:            engine,
@@ -97,6 +107,7 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 		AutoCreateTopics:  cfg.AutoCreateTopics,
 		DefaultPartitions: int32(cfg.DefaultPartitions),
 		MaxRequestBytes:   int32(cfg.MaxRequestBytes),
+		Users:             users,
 		Logger:            logger,
 	})
 	if err != nil {
@@ -104,6 +115,9 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 		return err
 	}
 	attrs := []any{"listen", ln.Addr().String(), "socket_activated", activated, "advertise", advertise, "storage", cfg.Storage, "idle_timeout", cfg.IdleTimeout}
+	if users != nil {
+		attrs = append(attrs, "sasl_users", len(users.Names()))
+	}
 	if platform.Name != "" {
 		attrs = append(attrs, "platform", platform.Name, "app", platform.App, "machine", platform.MachineID, "region", platform.Region)
 	}

@@ -32,6 +32,9 @@ type conn struct {
 	remoteHost string
 	br         *bufio.Reader
 	bw         *bufio.Writer
+	// auth is the SASL state when the server requires authentication,
+	// nil otherwise.
+	auth *saslState
 
 	mu        sync.Mutex
 	pending   int // requests read and not yet answered
@@ -48,10 +51,15 @@ type reply struct {
 	hdr   requestHeader
 	resp  kmsg.Response
 	later func() kmsg.Response
+	// last closes the connection once this answer is written.
+	last bool
+	// rawToken, when not nil, is sent instead of resp: a bare SASL token
+	// answering one of a v0 handshake's exchange (see readRawToken).
+	rawToken []byte
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	return &conn{
+	c := &conn{
 		s:          s,
 		nc:         nc,
 		log:        s.log.With("remote", nc.RemoteAddr().String()),
@@ -59,6 +67,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 		br:         bufio.NewReaderSize(nc, 64<<10),
 		bw:         bufio.NewWriterSize(nc, 64<<10),
 	}
+	if s.cfg.Users != nil {
+		c.auth = &saslState{}
+	}
+	return c
 }
 
 func remoteHost(addr net.Addr) string {
@@ -117,7 +129,11 @@ func (c *conn) serve(ctx context.Context) {
 		<-written
 	}()
 	for {
-		frame, err := c.readFrame()
+		read, handle := c.readFrame, c.handleFrame
+		if c.auth != nil && c.auth.rawTokens {
+			read, handle = c.readRawToken, func(_ context.Context, token []byte) (reply, error) { return c.handleRawToken(token) }
+		}
+		frame, err := read()
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("closing connection", "err", err)
@@ -129,7 +145,7 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		c.s.inflight.Add(1)
 		c.s.requests.Add(1)
-		r, err := c.handleFrame(ctx, frame)
+		r, err := handle(ctx, frame)
 		if err != nil {
 			c.log.Info("closing connection", "err", err)
 			c.s.inflight.Add(-1)
@@ -137,6 +153,9 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 		replies <- r
+		if r.last {
+			return // the writer sends r, then the deferred Close runs
+		}
 	}
 }
 
@@ -150,7 +169,11 @@ func (c *conn) writeReplies(replies <-chan reply) {
 		if r.later != nil {
 			resp = r.later()
 		}
-		if failed == nil && resp != nil {
+		switch {
+		case failed != nil:
+		case r.rawToken != nil:
+			failed = c.writeRawToken(r.rawToken)
+		case resp != nil:
 			failed = c.writeResponse(r.hdr, resp)
 		}
 		if failed == nil && len(replies) == 0 {
@@ -169,8 +192,9 @@ func (c *conn) writeReplies(replies <-chan reply) {
 }
 
 // readFrame reads one size-prefixed request. A size outside
-// [minimum header, MaxRequestBytes] closes the connection before anything
-// of that size is allocated.
+// [minimum header, MaxRequestBytes] (maxUnauthenticatedFrame before a
+// connection that must authenticate has) closes the connection before
+// anything of that size is allocated.
 func (c *conn) readFrame() ([]byte, error) {
 	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionMaxIdle)); err != nil {
 		return nil, err
@@ -180,8 +204,12 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 10 || size > c.s.cfg.MaxRequestBytes {
-		return nil, fmt.Errorf("request size %d outside [10, %d]", size, c.s.cfg.MaxRequestBytes)
+	limit := c.s.cfg.MaxRequestBytes
+	if c.mustAuthenticate() {
+		limit = min(limit, maxUnauthenticatedFrame)
+	}
+	if size < 10 || size > limit {
+		return nil, fmt.Errorf("request size %d outside [10, %d]", size, limit)
 	}
 	frame := make([]byte, size)
 	if _, err := io.ReadFull(c.br, frame); err != nil {
@@ -214,6 +242,10 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) (reply, error) {
 	if req == nil {
 		return reply{}, fmt.Errorf("unknown api key %d", hdr.key)
 	}
+	if c.mustAuthenticate() && hdr.key != apiVersionsKey && hdr.key != saslHandshakeKey && hdr.key != saslAuthenticateKey {
+		// As Kafka: the body of an unauthenticated client is not read.
+		return reply{}, fmt.Errorf("%s request before SASL authentication", kmsg.NameForKey(hdr.key))
+	}
 	if hdr.key == apiVersionsKey && hdr.version > supportedAPIs[apiVersionsKey].max {
 		// KIP-511: answer an ApiVersions newer than we serve with a v0
 		// error response listing what we support; the request's body
@@ -240,6 +272,7 @@ func (c *conn) handleFrame(ctx context.Context, frame []byte) (reply, error) {
 		rep.later = c.s.startProduce(ctx, produce)
 	} else {
 		rep.resp = c.s.handle(ctx, c, hdr, req)
+		rep.last = c.closesConnection(rep.resp)
 	}
 	// Checked first: building the attributes costs allocations on every
 	// request even when debug logs are off.
@@ -274,6 +307,18 @@ func (c *conn) writeResponse(hdr requestHeader, resp kmsg.Response) error {
 		return err
 	}
 	_, err := c.bw.Write(buf)
+	return err
+}
+
+// writeRawToken sends a bare SASL token, size-prefixed.
+func (c *conn) writeRawToken(token []byte) error {
+	if err := c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return err
+	}
+	if _, err := c.bw.Write(binary.BigEndian.AppendUint32(nil, uint32(len(token)))); err != nil {
+		return err
+	}
+	_, err := c.bw.Write(token)
 	return err
 }
 

@@ -37,6 +37,7 @@ var supportedAPIs = map[int16]versionRange{
 	14: {0, 5},  // SyncGroup
 	15: {0, 5},  // DescribeGroups
 	16: {0, 4},  // ListGroups
+	17: {0, 1},  // SaslHandshake
 	18: {0, 5},  // ApiVersions
 	19: {0, 7},  // CreateTopics
 	20: {0, 6},  // DeleteTopics
@@ -44,6 +45,7 @@ var supportedAPIs = map[int16]versionRange{
 	22: {0, 4},  // InitProducerId
 	23: {0, 4},  // OffsetForLeaderEpoch
 	32: {0, 4},  // DescribeConfigs
+	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
 	44: {0, 1},  // IncrementalAlterConfigs
@@ -88,6 +90,10 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 		return s.groups.ListGroups(ctx, r)
 	case *kmsg.ApiVersionsRequest:
 		return s.handleApiVersions(ctx, r)
+	case *kmsg.SASLHandshakeRequest:
+		return c.handleSASLHandshake(r)
+	case *kmsg.SASLAuthenticateRequest:
+		return c.handleSASLAuthenticate(r)
 	case *kmsg.CreateTopicsRequest:
 		return s.handleCreateTopics(ctx, r)
 	case *kmsg.DeleteTopicsRequest:

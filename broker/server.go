@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/siestamq/siesta/broker/group"
+	"github.com/siestamq/siesta/broker/sasl"
 	"github.com/siestamq/siesta/infra"
 	"github.com/siestamq/siesta/objectstore"
 )
@@ -44,7 +45,11 @@ type Config struct {
 	// this long, as Kafka's connections.max.idle.ms does (default 10m).
 	// A forgotten client then stops keeping a scale-to-zero broker awake.
 	ConnectionMaxIdle time.Duration
-	Logger            *slog.Logger
+	// Users, when set, are the only clients served: every connection
+	// authenticates with SASL (PLAIN or SCRAM) before any other request
+	// than ApiVersions. Nil serves everyone.
+	Users  *sasl.Users
+	Logger *slog.Logger
 }
 
 // Server is a Kafka broker serving one engine on any number of listeners.

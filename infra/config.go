@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/siestamq/siesta/broker/sasl"
 )
 
 // Config is everything a siesta process is told at start. Each field is
@@ -35,6 +37,10 @@ type Config struct {
 	LogLevel          string        `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
 	IdleTimeout       time.Duration `env:"SIESTA_IDLE_TIMEOUT" envDefault:"0s"`
 	FlyAdvertise      string        `env:"SIESTA_FLY_ADVERTISE" envDefault:"public"`
+	// SASLUsers ("name:password,...") makes every client authenticate.
+	// It has no flag: a command line is visible to every user of the
+	// machine.
+	SASLUsers string `env:"SIESTA_SASL_USERS"`
 }
 
 // ErrHelp is returned by Load when the user asked for --help.
@@ -64,6 +70,7 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 		fs.VisitAll(func(f *flag.Flag) {
 			fmt.Fprintf(out, "  --%s (%s, default %q)\n      %s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
 		})
+		fmt.Fprintf(out, "  SIESTA_SASL_USERS (no flag, default none)\n      users clients must authenticate as with SASL PLAIN or SCRAM-SHA-256/512: name:password,... (none: no authentication)\n")
 	}
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to accept Kafka clients on")
 	fs.StringVar(&cfg.Storage, "storage", cfg.Storage, "storage URL: memory://")
@@ -174,6 +181,11 @@ func (c Config) validate() error {
 	}
 	if !slices.Contains(AdvertiseModes, c.FlyAdvertise) {
 		errs = append(errs, fmt.Errorf("fly advertise %q: want one of %s", c.FlyAdvertise, strings.Join(AdvertiseModes, ", ")))
+	}
+	if c.SASLUsers != "" {
+		if _, err := sasl.ParseUsers(c.SASLUsers); err != nil {
+			errs = append(errs, fmt.Errorf("SIESTA_SASL_USERS: %w", err))
+		}
 	}
 	switch c.LogFormat {
 	case "text", "json":

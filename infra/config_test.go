@@ -60,6 +60,17 @@ func TestLoad(t *testing.T) {
 				}
 			},
 		},
+		{name: "bad SASL users", env: []string{"SIESTA_SASL_USERS=app:secret,app:other"}, wantErr: `SIESTA_SASL_USERS: user "app" listed twice`},
+		{name: "SASL users without a password", env: []string{"SIESTA_SASL_USERS=app:secret,ops"}, wantErr: "SIESTA_SASL_USERS: entry 2: want name:password"},
+		{
+			name: "SASL users",
+			env:  []string{"SIESTA_SASL_USERS=app:secret,ops:x"},
+			check: func(t *testing.T, c Config) {
+				if c.SASLUsers != "app:secret,ops:x" {
+					t.Errorf("SASLUsers = %q", c.SASLUsers)
+				}
+			},
+		},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
 	}
@@ -88,9 +99,21 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	if !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, name := range []string{"SIESTA_LISTEN", "SIESTA_STORAGE", "SIESTA_ADVERTISE", "SIESTA_AUTO_CREATE_TOPICS", "SIESTA_DEFAULT_PARTITIONS", "SIESTA_MAX_REQUEST_BYTES", "SIESTA_LOG_FORMAT"} {
+	for _, name := range []string{"SIESTA_LISTEN", "SIESTA_STORAGE", "SIESTA_ADVERTISE", "SIESTA_AUTO_CREATE_TOPICS", "SIESTA_DEFAULT_PARTITIONS", "SIESTA_MAX_REQUEST_BYTES", "SIESTA_LOG_FORMAT", "SIESTA_SASL_USERS"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("--help does not mention %s:\n%s", name, out.String())
+		}
+	}
+}
+
+// A refused user list is reported without the passwords in it: the
+// error goes to logs and terminals.
+func TestSASLUsersErrorsQuoteNoPassword(t *testing.T) {
+	t.Parallel()
+	for _, users := range []string{"app:hunter2,app:hunter3", "app:hunter2,:hunter3", "app:hunter2,ops:"} {
+		_, err := Load(nil, []string{"SIESTA_SASL_USERS=" + users}, io.Discard)
+		if err == nil || strings.Contains(err.Error(), "hunter") {
+			t.Errorf("SIESTA_SASL_USERS=%q: error %v, want one that quotes no password", users, err)
 		}
 	}
 }

@@ -1,0 +1,270 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	kgosasl "github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/siestamq/siesta/broker/sasl"
+)
+
+// End-to-end tests of SASL authentication (Config.Users) with real
+// clients: franz-go, librdkafka (kcat) and sarama.
+
+const (
+	saslUser     = "app"
+	saslPassword = "s3cret:with,odd=chars"
+)
+
+// startSASLBroker starts a broker that only serves authenticated clients.
+func startSASLBroker(t *testing.T) *testBroker {
+	t.Helper()
+	users := sasl.NewUsers(map[string]string{saslUser: saslPassword, "other": "pw2"})
+	return startBroker(t, nil, func(c *Config) { c.Users = users })
+}
+
+func saslMechanisms(user, pass string) map[string]kgosasl.Mechanism {
+	return map[string]kgosasl.Mechanism{
+		sasl.Plain:       plain.Auth{User: user, Pass: pass}.AsMechanism(),
+		sasl.ScramSHA256: scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(),
+		sasl.ScramSHA512: scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(),
+	}
+}
+
+func TestSASLFranzGo(t *testing.T) {
+	b := startSASLBroker(t)
+	for name, mech := range saslMechanisms(saslUser, saslPassword) {
+		t.Run(name, func(t *testing.T) {
+			topic := "sasl-" + strings.ToLower(name)
+			ctx := testContext(t, 20*time.Second)
+			cl := b.client(t, kgo.SASL(mech), kgo.DefaultProduceTopic(topic))
+			for _, v := range []string{"a", "b", "c"} {
+				if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+					t.Fatalf("produce: %v", err)
+				}
+			}
+			// A consumer group: join, sync, heartbeats and commits all
+			// go through authenticated connections.
+			recs := consumeN(t, b, topic, 3, kgo.SASL(mech), kgo.ConsumerGroup("g-"+topic))
+			if got := string(recs[0].Value) + string(recs[1].Value) + string(recs[2].Value); got != "abc" {
+				t.Fatalf("consumed %q, want abc", got)
+			}
+		})
+	}
+}
+
+func TestSASLRefusesWrongCredentials(t *testing.T) {
+	b := startSASLBroker(t)
+	tests := map[string]map[string]kgosasl.Mechanism{
+		"wrong password":          saslMechanisms(saslUser, "s3cret"),
+		"unknown user":            saslMechanisms("mallory", saslPassword),
+		"another user's password": saslMechanisms("other", saslPassword),
+	}
+	for name, mechs := range tests {
+		for mechName, mech := range mechs {
+			t.Run(name+"/"+mechName, func(t *testing.T) {
+				cl := b.client(t, kgo.SASL(mech), kgo.RequestRetries(0))
+				err := cl.Ping(testContext(t, 10*time.Second))
+				if !errors.Is(err, kerr.SaslAuthenticationFailed) {
+					t.Fatalf("ping: %v, want SASL_AUTHENTICATION_FAILED", err)
+				}
+			})
+		}
+	}
+}
+
+// readFrameBody reads one response from nc and returns it after the size
+// and correlation id.
+func readFrameBody(nc net.Conn) ([]byte, error) {
+	var size [4]byte
+	if _, err := io.ReadFull(nc, size[:]); err != nil {
+		return nil, err
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(nc, body); err != nil {
+		return nil, err
+	}
+	return body[4:], nil
+}
+
+// A client that does not authenticate gets ApiVersions, and the
+// connection is closed on its first other request, before its body is
+// read; a frame larger than an unauthenticated client may send is not
+// read either.
+func TestSASLUnauthenticatedClientsAreClosed(t *testing.T) {
+	b := startSASLBroker(t)
+	dial := func() net.Conn {
+		nc, err := net.Dial("tcp", b.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		return nc
+	}
+
+	nc := dial()
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.SetVersion(3)
+	av.ClientSoftwareName, av.ClientSoftwareVersion = "test", "1"
+	if _, err := nc.Write(rawRequest(av, 1)); err != nil {
+		t.Fatal(err)
+	}
+	body, err := readFrameBody(nc)
+	if err != nil {
+		t.Fatalf("ApiVersions before authenticating: %v", err)
+	}
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(3)
+	if err := resp.ReadFrom(body); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions: %v, code %d", err, resp.ErrorCode)
+	}
+	var listsSASL int
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == saslHandshakeKey || k.ApiKey == saslAuthenticateKey {
+			listsSASL++
+		}
+	}
+	if listsSASL != 2 {
+		t.Fatalf("ApiVersions lists %d of SaslHandshake and SaslAuthenticate, want both", listsSASL)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	if _, err := nc.Write(rawRequest(md, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readFrameBody(nc); !errors.Is(err, io.EOF) {
+		t.Fatalf("Metadata before authenticating: got %v, want the connection closed", err)
+	}
+
+	// A 1 MiB SaslAuthenticate: within MaxRequestBytes, beyond what an
+	// unauthenticated client may send.
+	nc = dial()
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.SetVersion(1)
+	hs.Mechanism = sasl.Plain
+	if _, err := nc.Write(rawRequest(hs, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readFrameBody(nc); err != nil {
+		t.Fatalf("SaslHandshake: %v", err)
+	}
+	big := kmsg.NewPtrSASLAuthenticateRequest()
+	big.SetVersion(1)
+	big.SASLAuthBytes = make([]byte, 1<<20)
+	nc.Write(rawRequest(big, 2)) // the broker may close before reading it all
+	if _, err := readFrameBody(nc); err == nil {
+		t.Fatal("a 1 MiB frame before authenticating was answered")
+	}
+}
+
+func TestSASLHandshakeErrors(t *testing.T) {
+	handshake := func(t *testing.T, addr, mechanism string) (*kmsg.SASLHandshakeResponse, net.Conn) {
+		t.Helper()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		req := kmsg.NewPtrSASLHandshakeRequest()
+		req.SetVersion(1)
+		req.Mechanism = mechanism
+		if _, err := nc.Write(rawRequest(req, 1)); err != nil {
+			t.Fatal(err)
+		}
+		body, err := readFrameBody(nc)
+		if err != nil {
+			t.Fatalf("SaslHandshake: %v", err)
+		}
+		resp := kmsg.NewPtrSASLHandshakeResponse()
+		resp.SetVersion(1)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		return resp, nc
+	}
+
+	t.Run("unsupported mechanism", func(t *testing.T) {
+		b := startSASLBroker(t)
+		resp, nc := handshake(t, b.addr, "GSSAPI")
+		if resp.ErrorCode != kerr.UnsupportedSaslMechanism.Code || strings.Join(resp.SupportedMechanisms, ",") != "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" {
+			t.Fatalf("got code %d, mechanisms %v", resp.ErrorCode, resp.SupportedMechanisms)
+		}
+		if _, err := readFrameBody(nc); !errors.Is(err, io.EOF) {
+			t.Fatalf("after a refused handshake: %v, want the connection closed", err)
+		}
+	})
+	t.Run("broker without users", func(t *testing.T) {
+		b := startBroker(t, nil)
+		resp, _ := handshake(t, b.addr, sasl.Plain)
+		if resp.ErrorCode != kerr.IllegalSaslState.Code {
+			t.Fatalf("got code %d, want ILLEGAL_SASL_STATE", resp.ErrorCode)
+		}
+		// A client configured for SASL sees the error.
+		cl := b.client(t, kgo.SASL(plain.Auth{User: "a", Pass: "b"}.AsMechanism()), kgo.RequestRetries(0))
+		if err := cl.Ping(testContext(t, 10*time.Second)); !errors.Is(err, kerr.IllegalSaslState) {
+			t.Fatalf("ping: %v, want ILLEGAL_SASL_STATE", err)
+		}
+	})
+}
+
+func TestSASLKcat(t *testing.T) {
+	kcatPath(t)
+	b := startSASLBroker(t)
+	for _, mech := range []string{sasl.Plain, sasl.ScramSHA256, sasl.ScramSHA512} {
+		t.Run(mech, func(t *testing.T) {
+			topic := "kcat-sasl-" + strings.ToLower(mech)
+			auth := []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + mech,
+				"-X", "sasl.username=" + saslUser, "-X", "sasl.password=" + saslPassword}
+			kcat(t, b, 20*time.Second, "one\ntwo\n", append(auth, "-t", topic, "-P")...)
+			got := kcatLines(kcat(t, b, 20*time.Second, "", append(auth, "-t", topic, "-C", "-o", "beginning", "-e", "-q")...))
+			if strings.Join(got, ",") != "one,two" {
+				t.Fatalf("consumed %q, want one,two", got)
+			}
+		})
+	}
+}
+
+// sarama speaks both handshakes: v1 with SaslAuthenticate, and v0 after
+// which the PLAIN token goes bare.
+func TestSASLSarama(t *testing.T) {
+	b := startSASLBroker(t)
+	for _, handshake := range []int16{sarama.SASLHandshakeV1, sarama.SASLHandshakeV0} {
+		config := func(password string) *sarama.Config {
+			cfg := saramaConfig(sarama.V3_6_0_0)
+			cfg.Net.SASL.Enable = true
+			cfg.Net.SASL.Version = handshake
+			cfg.Net.SASL.Mechanism = sarama.SASLTypePlaintext
+			cfg.Net.SASL.User, cfg.Net.SASL.Password = saslUser, password
+			cfg.Metadata.Retry.Max = 0
+			// sarama sends no ApiVersions with v0, as clients before
+			// Kafka 1.0 did.
+			cfg.ApiVersionsRequest = handshake == sarama.SASLHandshakeV1
+			return cfg
+		}
+		t.Run(fmt.Sprintf("handshake v%d", handshake), func(t *testing.T) {
+			producer := saramaSyncProducer(t, b, config(saslPassword))
+			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: "sarama-sasl", Value: sarama.StringEncoder("v")}); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			if cl, err := sarama.NewClient([]string{b.addr}, config("wrong")); err == nil {
+				cl.Close()
+				t.Fatal("a client with a wrong password connected")
+			}
+		})
+	}
+}
