@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -96,10 +97,15 @@ func (c *conn) readRawToken() ([]byte, error) {
 }
 
 // handleRawToken answers one bare token of a v0 exchange; an error closes
-// the connection without an answer, as Kafka does.
-func (c *conn) handleRawToken(token []byte) (reply, error) {
+// the connection without an answer (after failedAuthenticationDelay), as
+// Kafka does.
+func (c *conn) handleRawToken(ctx context.Context, token []byte) (reply, error) {
 	answer, done, err := c.auth.exchange.Next(token)
 	if err != nil {
+		select {
+		case <-time.After(failedAuthenticationDelay):
+		case <-ctx.Done():
+		}
 		return reply{}, fmt.Errorf("SASL authentication failed: %w", err)
 	}
 	if done {

@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"context"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -10,11 +13,17 @@ import (
 // Carries one message of the exchange SaslHandshake started and its
 // answer. A failed exchange is answered SASL_AUTHENTICATION_FAILED with a
 // message that never says whether the user exists, and the connection is
-// closed after the answer, as Kafka does. v1 adds SessionLifetimeMillis,
+// closed after the answer, as Kafka does, and as Kafka the answer waits
+// failedAuthenticationDelay first, so that guessing passwords costs a
+// client a connection and 100 ms per guess. v1 adds SessionLifetimeMillis,
 // always 0 here: sessions do not expire (no KIP-368 re-authentication).
 // v2 is the flexible version.
 
-func (c *conn) handleSASLAuthenticate(req *kmsg.SASLAuthenticateRequest) kmsg.Response {
+// failedAuthenticationDelay is Kafka's connection.failed.authentication.delay.ms
+// default.
+const failedAuthenticationDelay = 100 * time.Millisecond
+
+func (c *conn) handleSASLAuthenticate(ctx context.Context, req *kmsg.SASLAuthenticateRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	if c.auth == nil || c.auth.authenticated || c.auth.exchange == nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
@@ -31,6 +40,10 @@ func (c *conn) handleSASLAuthenticate(req *kmsg.SASLAuthenticateRequest) kmsg.Re
 	if err != nil {
 		c.log.Info("SASL authentication failed", "err", err)
 		c.auth.exchange = nil
+		select {
+		case <-time.After(failedAuthenticationDelay):
+		case <-ctx.Done():
+		}
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 		resp.ErrorMessage = errorMessage(err)
 		return resp

@@ -131,7 +131,7 @@ func (c *conn) serve(ctx context.Context) {
 	for {
 		read, handle := c.readFrame, c.handleFrame
 		if c.auth != nil && c.auth.rawTokens {
-			read, handle = c.readRawToken, func(_ context.Context, token []byte) (reply, error) { return c.handleRawToken(token) }
+			read, handle = c.readRawToken, c.handleRawToken
 		}
 		frame, err := read()
 		if err != nil {

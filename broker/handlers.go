@@ -93,7 +93,7 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 	case *kmsg.SASLHandshakeRequest:
 		return c.handleSASLHandshake(r)
 	case *kmsg.SASLAuthenticateRequest:
-		return c.handleSASLAuthenticate(r)
+		return c.handleSASLAuthenticate(ctx, r)
 	case *kmsg.CreateTopicsRequest:
 		return s.handleCreateTopics(ctx, r)
 	case *kmsg.DeleteTopicsRequest:

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,6 +170,102 @@ func TestSASLUnauthenticatedClientsAreClosed(t *testing.T) {
 	nc.Write(rawRequest(big, 2)) // the broker may close before reading it all
 	if _, err := readFrameBody(nc); err == nil {
 		t.Fatal("a 1 MiB frame before authenticating was answered")
+	}
+}
+
+// Each way of getting a request served before authenticating, its
+// frames pipelined in one write ending with a Metadata request: the
+// connection closes after the SASL answers listed, and the Metadata is
+// answered only after a successful exchange.
+func TestSASLGate(t *testing.T) {
+	b := startSASLBroker(t)
+	handshake := func(version int16, mechanism string) []byte {
+		req := kmsg.NewPtrSASLHandshakeRequest()
+		req.SetVersion(version)
+		req.Mechanism = mechanism
+		return rawRequest(req, 1)
+	}
+	authenticate := func(token string) []byte {
+		req := kmsg.NewPtrSASLAuthenticateRequest()
+		req.SetVersion(1)
+		req.SASLAuthBytes = []byte(token)
+		return rawRequest(req, 2)
+	}
+	bare := func(token string) []byte {
+		return append(binary.BigEndian.AppendUint32(nil, uint32(len(token))), token...)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(9)
+	metadata := rawRequest(md, 9)
+	right, wrong := "\x00"+saslUser+"\x00"+saslPassword, "\x00"+saslUser+"\x00wrong"
+	const bareAnswer = -1 // a bare token answering one after a v0 handshake
+
+	tests := []struct {
+		name   string
+		frames [][]byte
+		want   []int16 // the SASL answers' error codes, in order
+		served bool    // the Metadata is answered
+	}{
+		{"handshake", [][]byte{handshake(1, sasl.Plain)}, []int16{0}, false},
+		{"SCRAM exchange half done", [][]byte{handshake(1, sasl.ScramSHA256), authenticate("n,,n=" + saslUser + ",r=abcdefgh")}, []int16{0, 0}, false},
+		{"wrong password", [][]byte{handshake(1, sasl.Plain), authenticate(wrong)}, []int16{0, kerr.SaslAuthenticationFailed.Code}, false},
+		{"wrong password, then another try", [][]byte{handshake(1, sasl.Plain), authenticate(wrong), handshake(1, sasl.Plain), authenticate(right)}, []int16{0, kerr.SaslAuthenticationFailed.Code}, false},
+		{"second message to PLAIN", [][]byte{handshake(1, sasl.Plain), authenticate(wrong), authenticate(right)}, []int16{0, kerr.SaslAuthenticationFailed.Code}, false},
+		{"SaslAuthenticate without a handshake", [][]byte{authenticate(right)}, []int16{kerr.IllegalSaslState.Code}, false},
+		{"second handshake", [][]byte{handshake(1, sasl.Plain), handshake(1, sasl.Plain), authenticate(right)}, []int16{0, kerr.IllegalSaslState.Code}, false},
+		{"unsupported mechanism, then another", [][]byte{handshake(1, "GSSAPI"), handshake(1, sasl.Plain), authenticate(right)}, []int16{kerr.UnsupportedSaslMechanism.Code}, false},
+		{"v0 handshake, then a request for a token", [][]byte{handshake(0, sasl.Plain)}, []int16{0}, false},
+		{"v0 handshake, then SaslAuthenticate for a token", [][]byte{handshake(0, sasl.Plain), authenticate(right)}, []int16{0}, false},
+		{"v0 handshake, wrong token", [][]byte{handshake(0, sasl.Plain), bare(wrong)}, []int16{0}, false},
+		{"v1 exchange", [][]byte{handshake(1, sasl.Plain), authenticate(right)}, []int16{0, 0}, true},
+		{"v0 exchange", [][]byte{handshake(0, sasl.Plain), bare(right)}, []int16{0, bareAnswer}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			nc, err := net.Dial("tcp", b.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := nc.Write(slices.Concat(append(tt.frames, metadata)...)); err != nil {
+				t.Fatal(err)
+			}
+			read := func() ([]byte, error) {
+				var size [4]byte
+				if _, err := io.ReadFull(nc, size[:]); err != nil {
+					return nil, err
+				}
+				body := make([]byte, binary.BigEndian.Uint32(size[:]))
+				_, err := io.ReadFull(nc, body)
+				return body, err
+			}
+			for i, want := range tt.want {
+				body, err := read()
+				switch {
+				case err != nil:
+					t.Fatalf("answer %d: %v", i, err)
+				case want == bareAnswer:
+					if len(body) != 0 {
+						t.Fatalf("answer %d: %q, want PLAIN's empty bare token", i, body)
+					}
+				case len(body) < 6:
+					t.Fatalf("answer %d: %q is too short", i, body)
+				case int16(binary.BigEndian.Uint16(body[4:])) != want:
+					t.Fatalf("answer %d: error code %d, want %d", i, int16(binary.BigEndian.Uint16(body[4:])), want)
+				}
+			}
+			body, err := read()
+			if tt.served {
+				if err != nil || len(body) < 4 || binary.BigEndian.Uint32(body) != 9 {
+					t.Fatalf("Metadata: %q, %v; want it answered", body, err)
+				}
+				return
+			}
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("after the SASL answers: %q, %v; want the connection closed", body, err)
+			}
+		})
 	}
 }
 

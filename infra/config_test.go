@@ -60,7 +60,7 @@ func TestLoad(t *testing.T) {
 				}
 			},
 		},
-		{name: "bad SASL users", env: []string{"SIESTA_SASL_USERS=app:secret,app:other"}, wantErr: `SIESTA_SASL_USERS: user "app" listed twice`},
+		{name: "bad SASL users", env: []string{"SIESTA_SASL_USERS=app:secret,app:other"}, wantErr: "SIESTA_SASL_USERS: entry 2: the user of entry 1 again"},
 		{name: "SASL users without a password", env: []string{"SIESTA_SASL_USERS=app:secret,ops"}, wantErr: "SIESTA_SASL_USERS: entry 2: want name:password"},
 		{
 			name: "SASL users",

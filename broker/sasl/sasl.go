@@ -7,6 +7,7 @@
 package sasl
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -47,18 +48,23 @@ type Exchange interface {
 type Users struct {
 	passwords map[string]string
 
-	mu sync.Mutex
-	// scram caches each user's SCRAM keys per mechanism, derived on the
-	// user's first SCRAM exchange (PBKDF2 costs milliseconds, which a
-	// starting broker does not spend).
-	scram map[scramKeyID]*scramKeys
 	// fakeSalt is the secret unknown users' salts are derived from.
 	fakeSalt []byte
+
+	mu sync.Mutex
+	// scram holds each user's SCRAM keys per mechanism, derived for all
+	// users on the mechanism's first exchange (PBKDF2 costs
+	// milliseconds per user, which a starting broker does not spend);
+	// derived records the mechanisms done.
+	scram   map[scramKeyID]*scramKeys
+	derived map[string]bool
 }
 
 // NewUsers returns the users of passwords (name to password).
 func NewUsers(passwords map[string]string) *Users {
-	return &Users{passwords: passwords, scram: make(map[scramKeyID]*scramKeys)}
+	fakeSalt := make([]byte, 32)
+	rand.Read(fakeSalt)
+	return &Users{passwords: passwords, fakeSalt: fakeSalt, scram: make(map[scramKeyID]*scramKeys), derived: make(map[string]bool)}
 }
 
 // Mechanisms lists the mechanisms Start accepts, as SaslHandshake reports
@@ -83,31 +89,34 @@ func (u *Users) Start(mechanism string) (Exchange, error) {
 
 // ParseUsers reads a user list: entries "name:password" separated by
 // commas or newlines, blanks around entries ignored. A name cannot hold
-// ':' and a password cannot hold ',' or a newline. Errors never quote a
-// password.
+// ':' or blanks and a password cannot hold ',' or a newline. Errors name
+// entries by their position only: a password holding a ',' splits into
+// entries, and no piece of it may end up in a log.
 func ParseUsers(s string) (map[string]string, error) {
 	users := make(map[string]string)
+	position := make(map[string]int)
 	entries := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' })
 	for i, entry := range entries {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
 			continue
 		}
+		n := i + 1
 		name, password, ok := strings.Cut(entry, ":")
 		switch {
 		case !ok:
-			return nil, fmt.Errorf("entry %d: want name:password", i+1)
+			return nil, fmt.Errorf("entry %d: want name:password", n)
 		case name == "":
-			return nil, fmt.Errorf("entry %d: empty user name", i+1)
+			return nil, fmt.Errorf("entry %d: empty user name", n)
 		case password == "":
-			return nil, fmt.Errorf("user %q: empty password", name)
+			return nil, fmt.Errorf("entry %d: empty password", n)
 		case strings.ContainsAny(name, " \t"):
-			return nil, fmt.Errorf("entry %d: user name %q has a blank", i+1, name)
+			return nil, fmt.Errorf("entry %d: user name has a blank", n)
 		}
-		if _, dup := users[name]; dup {
-			return nil, fmt.Errorf("user %q listed twice", name)
+		if first, dup := position[name]; dup {
+			return nil, fmt.Errorf("entry %d: the user of entry %d again", n, first)
 		}
-		users[name] = password
+		users[name], position[name] = password, n
 	}
 	if len(users) == 0 {
 		return nil, errors.New("no users")

@@ -39,43 +39,59 @@ type scramKeys struct {
 	serverKey []byte
 }
 
-// keys returns user's keys for h, deriving them on first use. A user that
+// keys returns user's keys for h. The first exchange with h derives
+// every user's keys at once, whatever name it gives: deriving a user's
+// keys on that user's first exchange would make it milliseconds slower
+// than an unknown name's, which tells that the user exists. A user that
 // does not exist gets keys nobody can match, with a salt as stable as a
 // real user's, so that the exchange does not say which names exist.
 func (u *Users) keys(h scramHash, user string) (keys *scramKeys, known bool, err error) {
-	password, known := u.passwords[user]
-	id := scramKeyID{user, h.mechanism}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if k, ok := u.scram[id]; ok {
-		return k, known, nil
+	if !u.derived[h.mechanism] {
+		for name, password := range u.passwords {
+			k, err := deriveScramKeys(h, password)
+			if err != nil {
+				return nil, false, err
+			}
+			u.scram[scramKeyID{name, h.mechanism}] = k
+		}
+		u.derived[h.mechanism] = true
 	}
+	// Made for known names too, so that both cost the same.
+	fake := u.fakeKeys(h, user)
+	if k, ok := u.scram[scramKeyID{user, h.mechanism}]; ok {
+		return k, true, nil
+	}
+	return fake, false, nil
+}
+
+// fakeKeys returns the keys of a user that does not exist. They are not
+// cached (unknown names are chosen by clients), and a fresh random salt
+// each time would give the name away, so the salt comes from a
+// per-process secret instead.
+func (u *Users) fakeKeys(h scramHash, user string) *scramKeys {
+	mac := hmac.New(sha256.New, u.fakeSalt)
+	mac.Write([]byte(h.mechanism + "\x00" + user))
+	size := h.new().Size()
+	return &scramKeys{salt: mac.Sum(nil)[:16], storedKey: make([]byte, size), serverKey: make([]byte, size)}
+}
+
+// deriveScramKeys derives the keys SCRAM keeps of password, with a fresh
+// random salt.
+func deriveScramKeys(h scramHash, password string) (*scramKeys, error) {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	if !known {
-		// Not cached: unknown names are chosen by clients, and a fresh
-		// random salt each time would also give them away, so the salt
-		// comes from a per-process secret instead.
-		if u.fakeSalt == nil {
-			u.fakeSalt = make([]byte, 32)
-			rand.Read(u.fakeSalt)
-		}
-		mac := hmac.New(sha256.New, u.fakeSalt)
-		mac.Write([]byte(h.mechanism + "\x00" + user))
-		return &scramKeys{salt: mac.Sum(nil)[:16], storedKey: make([]byte, h.new().Size()), serverKey: make([]byte, h.new().Size())}, false, nil
-	}
 	salted, err := pbkdf2.Key(h.new, password, salt, scramIterations, h.new().Size())
 	if err != nil {
-		return nil, false, fmt.Errorf("derive %s keys: %w", h.mechanism, err)
+		return nil, fmt.Errorf("derive %s keys: %w", h.mechanism, err)
 	}
 	clientKey := hmacSum(h, salted, []byte("Client Key"))
-	k := &scramKeys{
+	return &scramKeys{
 		salt:      salt,
 		storedKey: hashSum(h, clientKey),
 		serverKey: hmacSum(h, salted, []byte("Server Key")),
-	}
-	u.scram[id] = k
-	return k, true, nil
+	}, nil
 }
 
 func hmacSum(h scramHash, key, msg []byte) []byte {
