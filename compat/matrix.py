@@ -40,6 +40,8 @@ FEATURES = [
     ("list_offsets", "List offsets"),
     ("idempotent", "Idempotent producer"),
     ("delete_topic", "Delete topic"),
+    ("sasl_plain", "SASL PLAIN"),
+    ("sasl_scram", "SASL SCRAM-SHA-256"),
 ]
 # Request versions reported per client, from siesta's log.
 VERSION_APIS = ["Produce", "Fetch", "ListOffsets", "Metadata", "JoinGroup", "OffsetCommit", "InitProducerID"]
@@ -92,6 +94,13 @@ are in the table above, read from siesta's own request log.
   producer (InitProducerId, then sequenced batches), read back once each.
 - **Delete topic**: the topic from the first row is deleted and disappears
   from Metadata.
+- **SASL PLAIN**, **SASL SCRAM-SHA-256**: against a second siesta started
+  with `SIESTA_SASL_USERS=compat:compat-secret` (a Kafka `SASL_PLAINTEXT`
+  listener), the client authenticating with that mechanism as `compat`
+  creates a topic, produces a record to it and reads it back; the same
+  client library with a wrong password must then fail to produce (refused
+  within 10 s; a client that keeps retrying until then has not produced,
+  which counts as refused).
 """
 
 

@@ -15,13 +15,20 @@ import (
 // confluentGo is confluentinc/confluent-kafka-go with the static
 // librdkafka it bundles; it needs cgo, so this driver is the only place
 // cgo enters siesta's tree, and the siesta binary never links it.
-type confluentGo struct{ addr string }
+type confluentGo struct {
+	addr string
+	auth saslAuth // zero: no SASL
+}
 
 func init() {
-	extraClients = append(extraClients, func(addr string) client { return confluentGo{addr} })
+	extraClients = append(extraClients, func(addr string) client { return confluentGo{addr: addr} })
 }
 
 func (c confluentGo) name() string { return "confluent-kafka-go" }
+
+func (c confluentGo) withSASL(addr string, a saslAuth) (client, error) {
+	return confluentGo{addr: addr, auth: a}, nil
+}
 
 func (c confluentGo) version() string {
 	_, lib := kafka.LibraryVersion()
@@ -30,6 +37,11 @@ func (c confluentGo) version() string {
 
 func (c confluentGo) conf(kv ...any) *kafka.ConfigMap {
 	m := kafka.ConfigMap{"bootstrap.servers": c.addr, "client.id": "compat-" + c.name(), "log_level": 0}
+	if c.auth.mechanism != "" {
+		m["security.protocol"] = "SASL_PLAINTEXT"
+		m["sasl.mechanisms"] = c.auth.mechanism
+		m["sasl.username"], m["sasl.password"] = c.auth.user, c.auth.password
+	}
 	for i := 0; i < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1]
 	}
@@ -109,6 +121,12 @@ func (c confluentGo) produce(ctx context.Context, topic, codec string, idempoten
 		case e := <-done:
 			if m := e.(*kafka.Message); m.TopicPartition.Error != nil {
 				return m.TopicPartition.Error
+			}
+		case e := <-p.Events():
+			// librdkafka retries a refused authentication until the
+			// records time out; the refusal itself comes as an event.
+			if err, ok := e.(kafka.Error); ok && err.Code() == kafka.ErrAuthentication {
+				return err
 			}
 		case <-ctx.Done():
 			return ctx.Err()

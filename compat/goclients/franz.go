@@ -4,21 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // franz is twmb/franz-go. It negotiates the newest version of every API
 // through ApiVersions, as the Java client does: flexible requests,
 // idempotent produce by default, KIP-394 member ids on JoinGroup.
-type franz struct{ addr string }
+type franz struct {
+	addr string
+	mech sasl.Mechanism // nil: no SASL
+}
 
 func (f franz) name() string { return "franz-go" }
 
+func (f franz) withSASL(addr string, a saslAuth) (client, error) {
+	switch a.mechanism {
+	case "PLAIN":
+		return franz{addr, plain.Auth{User: a.user, Pass: a.password}.AsMechanism()}, nil
+	case "SCRAM-SHA-256":
+		return franz{addr, scram.Auth{User: a.user, Pass: a.password}.AsSha256Mechanism()}, nil
+	}
+	return nil, fmt.Errorf("no SASL mechanism %s in this driver", a.mechanism)
+}
+
 func (f franz) opts(extra ...kgo.Opt) []kgo.Opt {
-	return append([]kgo.Opt{kgo.SeedBrokers(f.addr), kgo.ClientID("compat-" + f.name()), kgo.FetchMaxWait(200 * time.Millisecond)}, extra...)
+	opts := []kgo.Opt{kgo.SeedBrokers(f.addr), kgo.ClientID("compat-" + f.name()), kgo.FetchMaxWait(200 * time.Millisecond)}
+	if f.mech != nil {
+		opts = append(opts, kgo.SASL(f.mech))
+	}
+	return append(opts, extra...)
 }
 
 func (f franz) admin(ctx context.Context) (*kadm.Client, func(), error) {
@@ -90,7 +112,8 @@ func (f franz) produce(ctx context.Context, topic, codec string, idempotent bool
 	if !idempotent {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
-	cl, err := kgo.NewClient(opts...)
+	var connErr lastConnectErr
+	cl, err := kgo.NewClient(append(opts, kgo.WithHooks(&connErr))...)
 	if err != nil {
 		return err
 	}
@@ -103,7 +126,35 @@ func (f franz) produce(ctx context.Context, topic, codec string, idempotent bool
 		}
 		krs[i] = kr
 	}
-	return cl.ProduceSync(ctx, krs...).FirstErr()
+	if err := cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		if cerr := connErr.get(); cerr != nil {
+			return fmt.Errorf("%w (last connection: %v)", err, cerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// lastConnectErr keeps the last failed connection to a broker, a refused
+// authentication included: the producer retries such a connection until
+// its context ends, so its own error does not say why.
+type lastConnectErr struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (l *lastConnectErr) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.err = err
+	}
+}
+
+func (l *lastConnectErr) get() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 func fromKgo(rs []*kgo.Record) []record {

@@ -9,17 +9,41 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 )
 
 // kafkaGo is segmentio/kafka-go.
-type kafkaGo struct{ addr string }
+type kafkaGo struct {
+	addr string
+	mech sasl.Mechanism // nil: no SASL
+}
 
 func (k kafkaGo) name() string { return "kafka-go" }
 
-var kafkaGoDialer = &kafka.Dialer{ClientID: "compat-kafka-go", Timeout: 10 * time.Second, DualStack: true}
+func (k kafkaGo) withSASL(addr string, a saslAuth) (client, error) {
+	switch a.mechanism {
+	case "PLAIN":
+		return kafkaGo{addr: addr, mech: plain.Mechanism{Username: a.user, Password: a.password}}, nil
+	case "SCRAM-SHA-256":
+		mech, err := scram.Mechanism(scram.SHA256, a.user, a.password)
+		return kafkaGo{addr: addr, mech: mech}, err
+	}
+	return nil, fmt.Errorf("no SASL mechanism %s in this driver", a.mechanism)
+}
+
+// dialer serves readers and consumer groups, transport the rest.
+func (k kafkaGo) dialer() *kafka.Dialer {
+	return &kafka.Dialer{ClientID: "compat-kafka-go", Timeout: 10 * time.Second, DualStack: true, SASLMechanism: k.mech}
+}
+
+func (k kafkaGo) transport() *kafka.Transport {
+	return &kafka.Transport{ClientID: "compat-kafka-go", MetadataTTL: time.Second, SASL: k.mech}
+}
 
 func (k kafkaGo) admin() *kafka.Client {
-	return &kafka.Client{Addr: kafka.TCP(k.addr), Timeout: 10 * time.Second, Transport: &kafka.Transport{ClientID: "compat-kafka-go", MetadataTTL: time.Second}}
+	return &kafka.Client{Addr: kafka.TCP(k.addr), Timeout: 10 * time.Second, Transport: k.transport()}
 }
 
 func (k kafkaGo) createTopic(ctx context.Context, topic string, partitions int32) error {
@@ -61,7 +85,7 @@ func (k kafkaGo) produce(ctx context.Context, topic, codec string, idempotent bo
 		BatchTimeout:           10 * time.Millisecond,
 		BatchSize:              len(recs),
 		Compression:            map[string]compress.Compression{"none": 0, "gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd}[codec],
-		Transport:              &kafka.Transport{ClientID: "compat-kafka-go", MetadataTTL: time.Second},
+		Transport:              k.transport(),
 		AllowAutoTopicCreation: true,
 	}
 	defer w.Close()
@@ -103,7 +127,7 @@ func (k kafkaGo) readerConfig(topic string) kafka.ReaderConfig {
 		RebalanceTimeout:  5 * time.Second,
 		JoinGroupBackoff:  100 * time.Millisecond,
 		StartOffset:       kafka.FirstOffset,
-		Dialer:            kafkaGoDialer,
+		Dialer:            k.dialer(),
 	}
 }
 
@@ -154,7 +178,7 @@ func (k kafkaGo) join(ctx context.Context, group, topic string) (member, error) 
 		ID: group, Brokers: []string{k.addr}, Topics: []string{topic},
 		HeartbeatInterval: 500 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		RebalanceTimeout: 5 * time.Second, JoinGroupBackoff: 100 * time.Millisecond,
-		Dialer: kafkaGoDialer,
+		Dialer: k.dialer(),
 	})
 	if err != nil {
 		return nil, err

@@ -4,8 +4,10 @@
 //
 //	RESULT <client> <feature> pass|fail|n/a <detail>
 //
-// scripts/compat runs it next to the other languages' drivers and turns the
-// lines into docs/compatibility.md.
+// scripts/compat runs it next to the other languages' drivers, with
+// -broker a siesta open to anyone and -sasl-broker one started with
+// SIESTA_SASL_USERS=compat:compat-secret, and turns the lines into
+// docs/compatibility.md.
 package main
 
 import (
@@ -23,17 +25,18 @@ import (
 
 func main() {
 	addr := flag.String("broker", "127.0.0.1:9092", "siesta's address")
+	saslAddr := flag.String("sasl-broker", "", "the address of a siesta started with SIESTA_SASL_USERS=compat:compat-secret, for the SASL features")
 	only := flag.String("clients", "", "comma-separated client names to run (default all)")
 	flag.Parse()
 	log.SetOutput(io.Discard) // sarama and kafka-go log through the standard logger
 	sarama.Logger = log.New(io.Discard, "", 0)
 
 	clients := []client{
-		franz{*addr},
-		saramaClient{*addr, sarama.V2_1_0_0},
-		saramaClient{*addr, sarama.V2_8_0_0},
-		saramaClient{*addr, sarama.V3_6_0_0},
-		kafkaGo{*addr},
+		franz{addr: *addr},
+		saramaClient{addr: *addr, version: sarama.V2_1_0_0},
+		saramaClient{addr: *addr, version: sarama.V2_8_0_0},
+		saramaClient{addr: *addr, version: sarama.V3_6_0_0},
+		kafkaGo{addr: *addr},
 	}
 	for _, newClient := range extraClients {
 		clients = append(clients, newClient(*addr))
@@ -53,7 +56,7 @@ func main() {
 			version = "github.com/confluentinc/confluent-kafka-go/v2 " + versions["github.com/confluentinc/confluent-kafka-go/v2"] + ", " + v.version()
 		}
 		fmt.Printf("VERSION %s %s\n", c.name(), version)
-		wg.Go(func() { runSuite(context.Background(), c) })
+		wg.Go(func() { runSuite(context.Background(), c, *saslAddr) })
 	}
 	wg.Wait()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/xdg-go/scram"
 )
 
 // saramaClient is IBM/sarama told the broker is Kafka version v. sarama
@@ -17,6 +18,7 @@ import (
 type saramaClient struct {
 	addr    string
 	version sarama.KafkaVersion
+	auth    saslAuth // zero: no SASL
 }
 
 func (s saramaClient) name() string {
@@ -24,8 +26,40 @@ func (s saramaClient) name() string {
 	return "sarama-" + v[0] + "." + v[1]
 }
 
+func (s saramaClient) withSASL(addr string, a saslAuth) (client, error) {
+	if a.mechanism != sarama.SASLTypePlaintext && a.mechanism != sarama.SASLTypeSCRAMSHA256 {
+		return nil, fmt.Errorf("no SASL mechanism %s in this driver", a.mechanism)
+	}
+	return saramaClient{addr: addr, version: s.version, auth: a}, nil
+}
+
+// xdgSCRAM is sarama's SCRAMClient on github.com/xdg-go/scram, as in
+// sarama's own example: sarama leaves the SCRAM computation to the caller.
+type xdgSCRAM struct {
+	hash scram.HashGeneratorFcn
+	conv *scram.ClientConversation
+}
+
+func (x *xdgSCRAM) Begin(user, password, authzID string) error {
+	c, err := x.hash.NewClient(user, password, authzID)
+	if err != nil {
+		return err
+	}
+	x.conv = c.NewConversation()
+	return nil
+}
+
+func (x *xdgSCRAM) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
+func (x *xdgSCRAM) Done() bool                            { return x.conv.Done() }
+
 func (s saramaClient) config() *sarama.Config {
 	cfg := sarama.NewConfig()
+	if s.auth.mechanism != "" {
+		cfg.Net.SASL.Enable = true
+		cfg.Net.SASL.Mechanism = sarama.SASLMechanism(s.auth.mechanism)
+		cfg.Net.SASL.User, cfg.Net.SASL.Password = s.auth.user, s.auth.password
+		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &xdgSCRAM{hash: scram.SHA256} }
+	}
 	cfg.Version = s.version
 	cfg.ClientID = "compat-" + s.name()
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond

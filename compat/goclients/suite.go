@@ -53,7 +53,23 @@ type client interface {
 	// consumeGroup reads n records as a member of group, commits them and
 	// leaves the group.
 	consumeGroup(ctx context.Context, group, topic string, n int) ([]record, error)
+	// withSASL is the same library connecting to addr instead and
+	// authenticating there with a (over plain TCP: SASL_PLAINTEXT).
+	withSASL(addr string, a saslAuth) (client, error)
 }
+
+// saslAuth is a client's SASL mechanism (PLAIN, SCRAM-SHA-256) and
+// credentials.
+type saslAuth struct{ mechanism, user, password string }
+
+// The one user of the authenticating siesta that scripts/compat starts
+// (SIESTA_SASL_USERS=compat:compat-secret), and a password that is not
+// its own.
+const (
+	saslUser          = "compat"
+	saslPassword      = "compat-secret"
+	saslWrongPassword = "not-the-secret"
+)
 
 // member is one running group member.
 type member interface {
@@ -74,8 +90,9 @@ func report(c client, feature, status, detail string) {
 	fmt.Printf("RESULT %s %s %s %s\n", c.name(), feature, status, detail)
 }
 
-// runSuite runs every feature against c and reports each.
-func runSuite(ctx context.Context, c client) {
+// runSuite runs every feature against c and reports each: the SASL
+// features against the authenticating broker at saslAddr.
+func runSuite(ctx context.Context, c client, saslAddr string) {
 	prefix := "compat-" + strings.ReplaceAll(c.name(), ".", "_")
 	run := func(feature string, f func(ctx context.Context, topic string) (string, error)) {
 		ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
@@ -230,6 +247,44 @@ func runSuite(ctx context.Context, c client) {
 		}
 		return "gone from metadata", nil
 	})
+	run("sasl_plain", func(ctx context.Context, topic string) (string, error) {
+		return authenticate(ctx, c, saslAddr, "PLAIN", topic)
+	})
+	run("sasl_scram", func(ctx context.Context, topic string) (string, error) {
+		return authenticate(ctx, c, saslAddr, "SCRAM-SHA-256", topic)
+	})
+}
+
+// refusalTimeout bounds a client with a wrong password: one that retries
+// a refused authentication until then has not produced, so it counts as
+// refused.
+const refusalTimeout = 10 * time.Second
+
+// authenticate produces a record to topic on the authenticating broker at
+// addr with the right password and reads it back, then checks that the
+// same library with a wrong password cannot produce.
+func authenticate(ctx context.Context, c client, addr, mechanism, topic string) (string, error) {
+	if addr == "" {
+		return "", errors.New("no authenticating broker given (-sasl-broker)")
+	}
+	good, err := c.withSASL(addr, saslAuth{mechanism, saslUser, saslPassword})
+	if err != nil {
+		return "", err
+	}
+	if _, err := produceAndRead(ctx, good, topic, "none", false, 1); err != nil {
+		return "", fmt.Errorf("with the right password: %w", err)
+	}
+	bad, err := c.withSASL(addr, saslAuth{mechanism, saslUser, saslWrongPassword})
+	if err != nil {
+		return "", err
+	}
+	bctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := bad.produce(bctx, topic, "none", false, values("refused", 1)); err != nil {
+		return fmt.Sprintf("1 record produced and read back as %s; a wrong password refused in %.1fs: %s", saslUser, time.Since(start).Seconds(), err), nil
+	}
+	return "", errors.New("a client with a wrong password produced")
 }
 
 func produceAndRead(ctx context.Context, c client, topic, codec string, idempotent bool, n int) (string, error) {

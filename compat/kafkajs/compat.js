@@ -3,7 +3,9 @@
 //
 //   RESULT kafkajs <feature> pass|fail|n/a <detail>
 //
-// Usage: node compat.js HOST:PORT. KafkaJS ships gzip only and takes other
+// Usage: node compat.js HOST:PORT [SASL_HOST:PORT], the second a siesta
+// started with SIESTA_SASL_USERS=compat:compat-secret for the SASL
+// features. KafkaJS ships gzip only and takes other
 // codecs as plugins: snappy from kafkajs-snappy (pure JavaScript), lz4 from
 // lz4js (pure JavaScript; kafkajs-lz4 needs a native build) and zstd from
 // @mongodb-js/zstd (a prebuilt binary from npm), wired up below.
@@ -33,7 +35,13 @@ const CODECS = {
   zstd: CompressionTypes.ZSTD,
 }
 const BASE_TS = 1700000000000
-const kafka = new Kafka({ clientId: `compat-${NAME}`, brokers: [process.argv[2]], logLevel: logLevel.NOTHING })
+// The authenticating siesta's one user, and a password that is not its own.
+const SASL_USER = 'compat'
+const SASL_PASSWORD = 'compat-secret'
+const SASL_WRONG_PASSWORD = 'not-the-secret'
+// A client with a wrong password still retrying after this long has not
+// produced, so it counts as refused.
+const REFUSAL_TIMEOUT_MS = 10000
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 
@@ -56,97 +64,108 @@ function sameValues (got, want) {
   })
 }
 
-async function withAdmin (fn) {
-  const admin = kafka.admin()
-  await admin.connect()
-  try {
-    return await fn(admin)
-  } finally {
-    await admin.disconnect()
+// newClient is the suite's client on KafkaJS connecting to broker, with
+// sasl ({ mechanism, username, password }) if given.
+function newClient (broker, sasl) {
+  const kafka = new Kafka({ clientId: `compat-${NAME}`, brokers: [broker], sasl, logLevel: logLevel.NOTHING })
+
+  async function withAdmin (fn) {
+    const admin = kafka.admin()
+    await admin.connect()
+    try {
+      return await fn(admin)
+    } finally {
+      await admin.disconnect()
+    }
+  }
+
+  return {
+    createTopic: (topic, numPartitions) => withAdmin(async admin => {
+      if (!await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true })) {
+        throw new Error(`create ${topic}: not created`)
+      }
+    }),
+    deleteTopic: topic => withAdmin(admin => admin.deleteTopics({ topics: [topic] })),
+    // All topics first: fetching one by name may auto-create it.
+    partitions: topic => withAdmin(async admin => {
+      if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic ${topic} not in metadata`)
+      const md = await admin.fetchTopicMetadata({ topics: [topic] })
+      return md.topics[0].partitions.length
+    }),
+
+    async produce (topic, codec, idempotent, recs) {
+      const producer = kafka.producer({ idempotent, maxInFlightRequests: idempotent ? 1 : undefined, allowAutoTopicCreation: false })
+      await producer.connect()
+      try {
+        await producer.send({
+          topic,
+          acks: -1,
+          compression: CODECS[codec],
+          messages: recs.map(r => ({
+            key: r.key,
+            value: r.value,
+            partition: 0,
+            headers: Object.fromEntries(r.headers),
+            timestamp: r.ts ? String(r.ts) : undefined,
+          })),
+        })
+      } finally {
+        await producer.disconnect()
+      }
+    },
+
+    // consumeGroup reads n records as a member of group and, when commit is
+    // set, commits each before counting it. KafkaJS has no consumer outside a
+    // group, so plain consumption uses a fresh group.
+    async consumeGroup (group, topic, n, commit = true) {
+      const consumer = kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 5000, maxWaitTimeInMs: 100 })
+      const got = []
+      await consumer.connect()
+      try {
+        await consumer.subscribe({ topics: [topic], fromBeginning: true })
+        await consumer.run({
+          autoCommit: false,
+          eachMessage: async ({ partition, message }) => {
+            if (got.length >= n) return
+            if (commit) await consumer.commitOffsets([{ topic, partition, offset: String(Number(message.offset) + 1) }])
+            got.push({
+              key: message.key.toString(),
+              value: message.value.toString(),
+              headers: Object.entries(message.headers || {}).map(([k, v]) => [k, v.toString()]),
+              ts: Number(message.timestamp),
+            })
+          },
+        })
+        if (!await waitFor(() => got.length >= n)) throw new Error(`read ${got.length} of ${n} records`)
+        return got
+      } finally {
+        await consumer.disconnect()
+      }
+    },
+    consume (topic, n) { return this.consumeGroup(`${topic}-reader-${Date.now()}`, topic, n, false) },
+
+    listOffsets: (topic, ts) => withAdmin(async admin => {
+      const [p] = await admin.fetchTopicOffsets(topic)
+      const [at] = await admin.fetchTopicOffsetsByTimestamp(topic, ts)
+      return [Number(p.low), Number(p.high), Number(at.offset)]
+    }),
+
+    async join (group, topic) {
+      const consumer = kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 5000, maxWaitTimeInMs: 100 })
+      let parts = []
+      consumer.on(consumer.events.GROUP_JOIN, e => { parts = (e.payload.memberAssignment[topic] || []).slice().sort() })
+      await consumer.connect()
+      await consumer.subscribe({ topics: [topic], fromBeginning: true })
+      await consumer.run({ eachMessage: async () => {} })
+      return { assigned: () => parts, close: () => consumer.disconnect() }
+    },
+    // withSASL is the same library connecting to addr and authenticating
+    // there (over plain TCP: SASL_PLAINTEXT).
+    withSASL: (addr, mechanism, username, password) => newClient(addr, { mechanism, username, password }),
   }
 }
-
-const client = {
-  createTopic: (topic, numPartitions) => withAdmin(async admin => {
-    if (!await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true })) {
-      throw new Error(`create ${topic}: not created`)
-    }
-  }),
-  deleteTopic: topic => withAdmin(admin => admin.deleteTopics({ topics: [topic] })),
-  // All topics first: fetching one by name may auto-create it.
-  partitions: topic => withAdmin(async admin => {
-    if (!(await admin.listTopics()).includes(topic)) throw new Error(`topic ${topic} not in metadata`)
-    const md = await admin.fetchTopicMetadata({ topics: [topic] })
-    return md.topics[0].partitions.length
-  }),
-
-  async produce (topic, codec, idempotent, recs) {
-    const producer = kafka.producer({ idempotent, maxInFlightRequests: idempotent ? 1 : undefined, allowAutoTopicCreation: false })
-    await producer.connect()
-    try {
-      await producer.send({
-        topic,
-        acks: -1,
-        compression: CODECS[codec],
-        messages: recs.map(r => ({
-          key: r.key,
-          value: r.value,
-          partition: 0,
-          headers: Object.fromEntries(r.headers),
-          timestamp: r.ts ? String(r.ts) : undefined,
-        })),
-      })
-    } finally {
-      await producer.disconnect()
-    }
-  },
-
-  // consumeGroup reads n records as a member of group and, when commit is
-  // set, commits each before counting it. KafkaJS has no consumer outside a
-  // group, so plain consumption uses a fresh group.
-  async consumeGroup (group, topic, n, commit = true) {
-    const consumer = kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 5000, maxWaitTimeInMs: 100 })
-    const got = []
-    await consumer.connect()
-    try {
-      await consumer.subscribe({ topics: [topic], fromBeginning: true })
-      await consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ partition, message }) => {
-          if (got.length >= n) return
-          if (commit) await consumer.commitOffsets([{ topic, partition, offset: String(Number(message.offset) + 1) }])
-          got.push({
-            key: message.key.toString(),
-            value: message.value.toString(),
-            headers: Object.entries(message.headers || {}).map(([k, v]) => [k, v.toString()]),
-            ts: Number(message.timestamp),
-          })
-        },
-      })
-      if (!await waitFor(() => got.length >= n)) throw new Error(`read ${got.length} of ${n} records`)
-      return got
-    } finally {
-      await consumer.disconnect()
-    }
-  },
-  consume (topic, n) { return this.consumeGroup(`${topic}-reader-${Date.now()}`, topic, n, false) },
-
-  listOffsets: (topic, ts) => withAdmin(async admin => {
-    const [p] = await admin.fetchTopicOffsets(topic)
-    const [at] = await admin.fetchTopicOffsetsByTimestamp(topic, ts)
-    return [Number(p.low), Number(p.high), Number(at.offset)]
-  }),
-
-  async join (group, topic) {
-    const consumer = kafka.consumer({ groupId: group, sessionTimeout: 6000, heartbeatInterval: 500, rebalanceTimeout: 5000, maxWaitTimeInMs: 100 })
-    let parts = []
-    consumer.on(consumer.events.GROUP_JOIN, e => { parts = (e.payload.memberAssignment[topic] || []).slice().sort() })
-    await consumer.connect()
-    await consumer.subscribe({ topics: [topic], fromBeginning: true })
-    await consumer.run({ eachMessage: async () => {} })
-    return { assigned: () => parts, close: () => consumer.disconnect() }
-  },
-}
+const client = newClient(process.argv[2])
+const saslAddr = process.argv[3]
 
 function report (feature, status, detail) {
   console.log(`RESULT ${NAME} ${feature} ${status} ${String(detail).split(/\s+/).join(' ')}`)
@@ -169,6 +188,28 @@ async function produceAndRead (topic, codec, idempotent, n) {
   await client.produce(topic, codec, idempotent, want)
   sameValues(await client.consume(topic, n), want)
   return `${n} records read back in order`
+}
+
+// authenticate produces a record and reads it back with the right
+// password, then checks that the same library with a wrong one cannot
+// produce.
+async function authenticate (topic, mechanism) {
+  if (!saslAddr) throw new Error('no authenticating broker given (second argument)')
+  const good = client.withSASL(saslAddr, mechanism, SASL_USER, SASL_PASSWORD)
+  await good.createTopic(topic, 1)
+  const want = values(mechanism, 1)
+  await good.produce(topic, 'none', false, want)
+  sameValues(await good.consume(topic, 1), want)
+  const bad = client.withSASL(saslAddr, mechanism, SASL_USER, SASL_WRONG_PASSWORD)
+  const start = Date.now()
+  let timer
+  const refused = await Promise.race([
+    bad.produce(topic, 'none', false, values('refused', 1)).then(() => null, e => `${e.name}: ${e.message}`),
+    new Promise(resolve => { timer = setTimeout(resolve, REFUSAL_TIMEOUT_MS, `still not produced after ${REFUSAL_TIMEOUT_MS} ms`) }),
+  ])
+  clearTimeout(timer)
+  if (refused === null) throw new Error('a client with a wrong password produced')
+  return `1 record produced and read back as ${SASL_USER}; a wrong password refused in ${((Date.now() - start) / 1000).toFixed(1)}s: ${refused}`
 }
 
 async function main () {
@@ -242,6 +283,8 @@ async function main () {
     }
     throw new Error('topic still in metadata after delete')
   })
+  await run('sasl_plain', topic => authenticate(topic, 'plain'))
+  await run('sasl_scram', topic => authenticate(topic, 'scram-sha-256'))
 }
 
 main().then(() => process.exit(0), e => { console.error(e); process.exit(1) })

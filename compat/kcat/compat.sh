@@ -5,10 +5,13 @@
 #
 #   RESULT kcat <feature> pass|fail|n/a <detail>
 #
-# Usage: compat.sh HOST:PORT. kcat has no admin commands, so its topics are
-# auto-created by the first produce.
+# Usage: compat.sh HOST:PORT [SASL_HOST:PORT], the second a siesta started
+# with SIESTA_SASL_USERS=compat:compat-secret for the SASL features. kcat
+# has no admin commands, so its topics are auto-created by the first
+# produce.
 set -uo pipefail
 broker="$1"
+sasl_broker="${2:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -125,3 +128,38 @@ fi
 
 produce_and_read idempotent compat-kcat-idempotent 20 -X enable.idempotence=true
 result delete_topic n/a "kcat has no admin commands"
+
+# SASL against the authenticating siesta: the right password produces a
+# record and reads it back; with a wrong one kcat must not produce. It
+# gives up once all brokers refused it; timeout bounds it if it retries.
+ks() { # SECONDS MECHANISM PASSWORD kcat-args...: kcat on the SASL broker
+	local seconds=$1 mech=$2 password=$3
+	shift 3
+	timeout "$seconds" kcat -b "$sasl_broker" -X client.id=compat-kcat -X security.protocol=SASL_PLAINTEXT \
+		-X sasl.mechanisms="$mech" -X sasl.username=compat -X sasl.password="$password" "$@"
+}
+sasl() { # FEATURE MECHANISM
+	local feature=$1 mech=$2 topic=compat-kcat-$1
+	if [[ -z $sasl_broker ]]; then
+		result "$feature" fail "no authenticating broker given (second argument)"
+		return
+	fi
+	values "$feature" 1 >"$work/want"
+	if ! ks 30 "$mech" compat-secret -P -t "$topic" -p 0 -K: <"$work/want" 2>"$work/err"; then
+		result "$feature" fail "produce with the right password: $(tr '\n' ' ' <"$work/err")"
+		return
+	fi
+	ks 30 "$mech" compat-secret -C -t "$topic" -p 0 -o beginning -e -q -f '%k:%s\n' >"$work/got" 2>"$work/err"
+	if ! cmp -s "$work/want" "$work/got"; then
+		result "$feature" fail "read $(wc -l <"$work/got") records with the right password, want 1: $(tr '\n' ' ' <"$work/err")"
+		return
+	fi
+	local start=$SECONDS
+	if values refused 1 | ks 10 "$mech" not-the-secret -P -t "$topic" -p 0 -K: -X message.timeout.ms=10000 2>"$work/err"; then
+		result "$feature" fail "a wrong password produced"
+		return
+	fi
+	result "$feature" pass "1 record produced and read back as compat; a wrong password refused in $((SECONDS - start))s: $(grep -m1 '^% ERROR' "$work/err" | sed 's/^% ERROR: //')"
+}
+sasl sasl_plain PLAIN
+sasl sasl_scram SCRAM-SHA-256

@@ -1,5 +1,6 @@
 """Drives siesta with confluent-kafka-python (librdkafka), Debian's
-python3-confluent-kafka. Usage: compat_confluent.py HOST:PORT"""
+python3-confluent-kafka. Usage: compat_confluent.py HOST:PORT [SASL_HOST:PORT]
+(the second for the SASL features: see suite.py)"""
 
 import sys
 
@@ -16,11 +17,25 @@ class Confluent:
     codecs = suite.CODECS
     idempotent = True
 
-    def __init__(self, addr):
-        self.addr = addr
+    def __init__(self, addr, sasl=None):
+        self.addr, self.sasl = addr, sasl
+
+    def with_sasl(self, addr, mechanism, user, password):
+        return Confluent(addr, {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": mechanism,
+                                "sasl.username": user, "sasl.password": password})
+
+    @staticmethod
+    def raise_refusal(err):
+        """An error_cb: librdkafka retries a refused authentication until
+        a request times out, so the refusal, an error event, is raised
+        from the poll or flush that serves it."""
+        if err.code() == KafkaError._AUTHENTICATION:
+            raise KafkaException(err)
 
     def conf(self, **kv):
         c = {"bootstrap.servers": self.addr, "client.id": "compat-" + self.name, "log_level": 0}
+        if self.sasl:
+            c.update(self.sasl, error_cb=self.raise_refusal)
         c.update({k.replace("_", "."): v for k, v in kv.items()})
         return c
 
@@ -115,4 +130,4 @@ class Confluent:
 
 if __name__ == "__main__":
     print(f"VERSION confluent-kafka-python confluent-kafka-python {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]} (Debian python3-confluent-kafka)", flush=True)
-    suite.run_suite(Confluent(sys.argv[1]))
+    suite.run_suite(Confluent(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)

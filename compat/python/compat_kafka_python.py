@@ -1,6 +1,7 @@
 """Drives siesta with kafka-python, Debian's python3-kafka (with
 python3-snappy, python3-lz4 and python3-zstandard for the codecs).
-Usage: compat_kafka_python.py HOST:PORT"""
+Usage: compat_kafka_python.py HOST:PORT [SASL_HOST:PORT] (the second for
+the SASL features: see suite.py)"""
 
 import logging
 import sys
@@ -9,8 +10,25 @@ import time
 import kafka
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import NoBrokersAvailable
 
 import suite
+
+
+class LastError(logging.Handler):
+    """Keeps kafka-python's last logged error: a broker that refuses the
+    authentication closes the connection, and kafka-python then raises
+    only NoBrokersAvailable."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.message = None
+
+    def emit(self, record):
+        self.message = record.getMessage()
+
+
+CONN_ERRORS = LastError()
 
 
 class KafkaPython:
@@ -19,11 +37,15 @@ class KafkaPython:
     idempotent = False
     idempotent_note = f"kafka-python {kafka.__version__} has no idempotent producer (added in 2.1)"
 
-    def __init__(self, addr):
-        self.addr = addr
+    def __init__(self, addr, sasl=None):
+        self.addr, self.sasl = addr, sasl or {}
+
+    def with_sasl(self, addr, mechanism, user, password):
+        return KafkaPython(addr, dict(security_protocol="SASL_PLAINTEXT", sasl_mechanism=mechanism,
+                                      sasl_plain_username=user, sasl_plain_password=password))
 
     def kw(self, **kv):
-        return dict(bootstrap_servers=self.addr, client_id="compat-" + self.name, **kv)
+        return dict(bootstrap_servers=self.addr, client_id="compat-" + self.name, **self.sasl, **kv)
 
     def admin(self):
         return KafkaAdminClient(**self.kw())
@@ -61,7 +83,10 @@ class KafkaPython:
             admin.close()
 
     def produce(self, topic, codec, idempotent, recs):
-        p = KafkaProducer(**self.kw(compression_type=None if codec == "none" else codec, acks="all", linger_ms=5))
+        try:
+            p = KafkaProducer(**self.kw(compression_type=None if codec == "none" else codec, acks="all", linger_ms=5))
+        except NoBrokersAvailable:
+            raise NoBrokersAvailable(CONN_ERRORS.message)
         try:
             futures = [p.send(topic, r.value.encode(), r.key.encode(), headers=[(k, v.encode()) for k, v in r.headers],
                               partition=0, timestamp_ms=r.ts) for r in recs]
@@ -124,5 +149,9 @@ class KafkaPython:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.CRITICAL)
+    conn_log = logging.getLogger("kafka.conn")
+    conn_log.setLevel(logging.ERROR)
+    conn_log.propagate = False
+    conn_log.addHandler(CONN_ERRORS)
     print(f"VERSION kafka-python kafka-python {kafka.__version__} (Debian python3-kafka)", flush=True)
-    suite.run_suite(KafkaPython(sys.argv[1]))
+    suite.run_suite(KafkaPython(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)

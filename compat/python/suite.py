@@ -3,6 +3,9 @@ as compat/goclients/suite.go, run against one client object. Each feature
 prints one line:
 
     RESULT <client> <feature> pass|fail|n/a <detail>
+
+The SASL features run against a second siesta, started by scripts/compat
+with SIESTA_SASL_USERS=compat:compat-secret.
 """
 
 import threading
@@ -24,6 +27,11 @@ class Record:
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 BASE_TS = 1700000000000
+# The authenticating siesta's one user, and a password that is not its own.
+SASL_USER, SASL_PASSWORD, SASL_WRONG_PASSWORD = "compat", "compat-secret", "not-the-secret"
+# A client with a wrong password that is still retrying after this long
+# has not produced, so it counts as refused.
+REFUSAL_TIMEOUT = 10
 
 
 def values(prefix, n):
@@ -51,7 +59,9 @@ def report(client, feature, status, detail):
     print(f"RESULT {client.name} {feature} {status} {' '.join(str(detail).split())}", flush=True)
 
 
-def run_suite(c):
+def run_suite(c, sasl_addr=None):
+    """Runs every feature against c: the SASL ones against the
+    authenticating broker at sasl_addr."""
     prefix = "compat-" + c.name
 
     def run(feature, fn):
@@ -155,6 +165,22 @@ def run_suite(c):
             raise AssertionError("topic still in metadata after delete")
         return "gone from metadata"
 
+    def authenticate(topic, mechanism):
+        """Produces a record and reads it back with the right password,
+        then checks that the same library with a wrong one cannot
+        produce."""
+        if not sasl_addr:
+            raise RuntimeError("no authenticating broker given (second argument)")
+        good = c.with_sasl(sasl_addr, mechanism, SASL_USER, SASL_PASSWORD)
+        good.create_topic(topic, 1)
+        want = values(mechanism, 1)
+        good.produce(topic, "none", False, want)
+        same_values(good.consume(topic, 1), want)
+        bad = c.with_sasl(sasl_addr, mechanism, SASL_USER, SASL_WRONG_PASSWORD)
+        start = time.time()
+        refused = bounded(lambda: bad.produce(topic, "none", False, values("refused", 1)), REFUSAL_TIMEOUT)
+        return f"1 record produced and read back as {SASL_USER}; a wrong password refused in {time.time() - start:.1f}s: {refused}"
+
     run("create_topic", create_topic)
     for codec in CODECS:
         run("produce_" + codec, lambda t, codec=codec: produce_and_read(t, codec, False, 20))
@@ -165,6 +191,31 @@ def run_suite(c):
     run("list_offsets", list_offsets)
     run("idempotent", idempotent)
     run("delete_topic", delete_topic)
+    run("sasl_plain", lambda t: authenticate(t, "PLAIN"))
+    run("sasl_scram", lambda t: authenticate(t, "SCRAM-SHA-256"))
+
+
+def bounded(fn, timeout):
+    """Runs fn, which must fail, for at most timeout seconds, and returns
+    why it failed. A thread cannot be stopped, so one still running then
+    is left to the process's exit: it did not succeed, which counts."""
+    outcome = []
+
+    def call():
+        try:
+            fn()
+            outcome.append(None)
+        except Exception as e:  # any failure is the refusal looked for
+            outcome.append(f"{type(e).__name__}: {e}")
+
+    t = threading.Thread(target=call, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not outcome:
+        return f"still not produced after {timeout}s"
+    if outcome[0] is None:
+        raise AssertionError("a client with a wrong password produced")
+    return outcome[0]
 
 
 class Member:
