@@ -312,11 +312,31 @@ type groupLog struct {
 	last   map[int32]int64
 }
 
+// maxGroupEvents bounds the events kept (client logs included).
+const maxGroupEvents = 3000
+
 // event notes a group event with the time since the log began.
 func (g *groupLog) event(what string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.events = append(g.events, fmt.Sprintf("%6.2fs %s", time.Since(g.start).Seconds(), what))
+	if len(g.events) < maxGroupEvents {
+		g.events = append(g.events, fmt.Sprintf("%6.2fs %s", time.Since(g.start).Seconds(), what))
+	}
+}
+
+// clientLog puts a consumer's franz-go logs at info and above (joins,
+// syncs, the leader's balance plan, connection errors) among the group's
+// events, so that a group that stops consuming shows what its members were
+// told.
+type clientLog struct {
+	name string
+	log  *groupLog
+}
+
+func (l clientLog) Level() kgo.LogLevel { return kgo.LogLevelInfo }
+
+func (l clientLog) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	l.log.event(fmt.Sprintf("%s %s: %s %v", l.name, level, msg, keyvals))
 }
 
 // history returns the events, and the last offset read of each
@@ -404,6 +424,7 @@ func consumeGroup(ctx context.Context, t *testing.T, seeds []string, group, topi
 		kgo.SessionTimeout(10*time.Second),
 		kgo.RebalanceTimeout(10*time.Second),
 		kgo.ClientID(name),
+		kgo.WithLogger(clientLog{name, log}),
 	)
 	if err != nil {
 		t.Error(err)
