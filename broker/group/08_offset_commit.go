@@ -15,7 +15,8 @@ import (
 // (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION) and the group must not be awaiting
 // its leader's assignment (REBALANCE_IN_PROGRESS). A commit by a member also
 // counts as its heartbeat. All partitions of a request are written in one
-// conditional write of the group's offsets document.
+// conditional write of the group's offsets document, within ApplyTimeout
+// of the request's arrival or not at all (COORDINATOR_NOT_AVAILABLE).
 //
 //   - v1: Generation, MemberID and a per-partition Timestamp (ignored).
 //   - v2-v4: RetentionTimeMillis (ignored: offsets are kept until the group
@@ -27,6 +28,8 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	for i, t := range req.Topics {
 		codes[i] = make([]int16, len(t.Partitions))
 	}
+	ctx, cancel := c.applying(ctx)
+	defer cancel()
 	if err := c.offsetCommit(ctx, req, codes); err != nil {
 		code := c.errorCode("offset commit", req.Group, err)
 		for i := range codes {

@@ -94,7 +94,12 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (str
 		startGen int32  // the generation the join round started from
 		current  bool   // answer with the current generation, no new round
 	)
-	g, err := c.update(ctx, req.Group, func(g *groupState, now time.Time) (bool, error) {
+	// The member's metadata is written within ApplyTimeout of the
+	// request's arrival or not at all; the wait for the round is not
+	// bounded by it.
+	applyCtx, cancel := c.applying(ctx)
+	defer cancel()
+	g, err := c.update(applyCtx, req.Group, func(g *groupState, now time.Time) (bool, error) {
 		id, current = memberID, false
 		if req.InstanceID != nil {
 			if s := g.memberByInstance(*req.InstanceID); s != nil {

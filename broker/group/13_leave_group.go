@@ -29,6 +29,8 @@ func (c *Coordinator) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupReques
 		return resp
 	}
 	codes := make([]int16, len(leaving))
+	ctx, cancel := c.applying(ctx)
+	defer cancel()
 	_, err := c.update(ctx, req.Group, func(g *groupState, now time.Time) (bool, error) {
 		var ids []string
 		for i, l := range leaving {

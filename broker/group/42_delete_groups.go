@@ -25,7 +25,9 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRe
 	for _, group := range req.Groups {
 		dg := kmsg.NewDeleteGroupsResponseGroup()
 		dg.Group = group
-		dg.ErrorCode = c.errorCode("delete group", group, c.deleteGroup(ctx, group))
+		applyCtx, cancel := c.applying(ctx)
+		dg.ErrorCode = c.errorCode("delete group", group, c.deleteGroup(applyCtx, group))
+		cancel()
 		resp.Groups = append(resp.Groups, dg)
 	}
 	return resp

@@ -55,6 +55,16 @@ type Options struct {
 	// under half the shortest session timeout. Default 1s.
 	SweepInterval time.Duration
 
+	// ApplyTimeout bounds how long after a request arrives the change it
+	// asks for (an offset commit, a join's member metadata, a leave, a
+	// deletion) may still be written; past it the request fails as
+	// retriable and writes nothing. Clients give up on a request after
+	// 10 s (franz-go) to 30 s (the Java client, sarama, librdkafka,
+	// KafkaJS) and send it again; a change written after that, on a slow
+	// or failing store, would undo what the retry and the requests after
+	// it wrote (a commit moving a partition's offset back). Default 5s.
+	ApplyTimeout time.Duration
+
 	// Now returns the current time; tests may replace it. Default time.Now.
 	Now func() time.Time
 }
@@ -71,6 +81,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.SweepInterval <= 0 {
 		o.SweepInterval = time.Second
+	}
+	if o.ApplyTimeout <= 0 {
+		o.ApplyTimeout = 5 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -148,6 +161,12 @@ func (c *Coordinator) errorCode(op, group string, err error) int16 {
 		c.logger.Warn("group coordinator storage error", "op", op, "group", group, "err", err)
 	}
 	return kerr.CoordinatorNotAvailable.Code
+}
+
+// applying returns the context a request's change is written under: it
+// ends ApplyTimeout after the request arrived (now, for the callers).
+func (c *Coordinator) applying(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opts.ApplyTimeout)
 }
 
 // clientKey is the context key for the connection's client id and host.

@@ -74,6 +74,12 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 		if err != nil {
 			return fmt.Errorf("encode offsets of group %q: %w", group, err)
 		}
+		// A commit past its ApplyTimeout writes nothing, even if the
+		// store answered it at last: its client has moved on, and may
+		// have committed later offsets since.
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("write offsets of group %q: %w", group, err)
+		}
 		if exists {
 			_, err = c.bucket.PutIfMatch(ctx, key, data, etag)
 		} else {

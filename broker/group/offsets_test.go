@@ -1,11 +1,16 @@
 package group
 
 import (
+	"context"
+	"log/slog"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/memory"
 )
 
@@ -172,5 +177,60 @@ func TestDeleteAndListGroups(t *testing.T) {
 	// The group id can be reused.
 	if again := joinNew(ctx, t, c, "busy/group.1", testSession); again.gen != 1 {
 		t.Fatalf("recreated group generation %d, want 1", again.gen)
+	}
+}
+
+// stallingBucket holds the first read of one key until release is
+// closed, however long that is and whatever the caller's context says, as
+// a store that answers a request very late does.
+type stallingBucket struct {
+	objectstore.Bucket
+	key     string
+	stalled chan struct{} // closed when the first read of key is held
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *stallingBucket) Get(ctx context.Context, key string) (objectstore.Object, error) {
+	if key == b.key {
+		first := false
+		b.once.Do(func() { first = true })
+		if first {
+			close(b.stalled)
+			<-b.release
+			// The answer arrives, whatever the context says now.
+			return b.Bucket.Get(context.WithoutCancel(ctx), key)
+		}
+	}
+	return b.Bucket.Get(ctx, key)
+}
+
+// A commit that the store answers only after its client gave up must not
+// be written: the client sent it again and committed later offsets since,
+// and writing it would move the partition's offset back.
+func TestLateCommitDoesNotUndoLaterOnes(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	b := &stallingBucket{Bucket: memory.New(), key: offsetsKey("g"), stalled: make(chan struct{}), release: make(chan struct{})}
+	opts := testOptions()
+	opts.ApplyTimeout = 100 * time.Millisecond
+	c := New(b, slog.New(slog.NewTextHandler(t.Output(), nil)), opts)
+	t.Cleanup(c.Close)
+
+	late := make(chan *kmsg.OffsetCommitResponse, 1)
+	go func() { late <- c.OffsetCommit(ctx, commitRequest("g", "", -1, "t", 0, 10)) }()
+	<-b.stalled
+	// The client gives up on the held commit and commits again, then
+	// commits further.
+	for _, offset := range []int64{10, 20} {
+		wantCode(t, "commit", c.OffsetCommit(ctx, commitRequest("g", "", -1, "t", 0, offset)).Topics[0].Partitions[0].ErrorCode, nil)
+	}
+	time.Sleep(2 * opts.ApplyTimeout)
+	close(b.release)
+	wantCode(t, "the held commit", (<-late).Topics[0].Partitions[0].ErrorCode, kerr.CoordinatorNotAvailable)
+
+	resp := c.OffsetFetch(ctx, fetchRequest(8, "g", "t", 0))
+	if got := resp.Groups[0].Topics[0].Partitions[0].Offset; got != 20 {
+		t.Fatalf("committed offset %d after the held commit finished, want 20", got)
 	}
 }

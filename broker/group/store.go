@@ -224,6 +224,11 @@ func (c *Coordinator) update(ctx context.Context, group string, fn func(g *group
 		if err != nil {
 			return nil, fmt.Errorf("encode group %q: %w", group, err)
 		}
+		// A request past its ApplyTimeout writes nothing, even if the
+		// store answered it at last: its client has moved on.
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("write group %q: %w", group, err)
+		}
 		var newETag string
 		if raw == nil {
 			newETag, err = c.bucket.PutIfAbsent(ctx, key, data)
