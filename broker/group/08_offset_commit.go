@@ -2,6 +2,7 @@ package group
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -16,7 +17,10 @@ import (
 // its leader's assignment (REBALANCE_IN_PROGRESS). A commit by a member also
 // counts as its heartbeat. All partitions of a request are written in one
 // conditional write of the group's offsets document, within ApplyTimeout
-// of the request's arrival or not at all (COORDINATOR_NOT_AVAILABLE).
+// of the request's arrival or not at all (COORDINATOR_NOT_AVAILABLE). A
+// partition that a request received later has committed meanwhile keeps
+// that commit, and this one is answered REQUEST_TIMED_OUT (see
+// commitOffsets).
 //
 //   - v1: Generation, MemberID and a per-partition Timestamp (ignored).
 //   - v2-v4: RetentionTimeMillis (ignored: offsets are kept until the group
@@ -28,9 +32,10 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	for i, t := range req.Topics {
 		codes[i] = make([]int16, len(t.Partitions))
 	}
+	arrival := c.now()
 	ctx, cancel := c.applying(ctx)
 	defer cancel()
-	if err := c.offsetCommit(ctx, req, codes); err != nil {
+	if err := c.offsetCommit(ctx, req, codes, arrival); err != nil {
 		code := c.errorCode("offset commit", req.Group, err)
 		for i := range codes {
 			for j := range codes[i] {
@@ -53,7 +58,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 
 // offsetCommit validates and writes a commit. A returned error applies to
 // every partition; per-partition errors are set in codes.
-func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, codes [][]int16) error {
+func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest, codes [][]int16, arrival time.Time) error {
 	if req.Group == "" {
 		return kerr.InvalidGroupID
 	}
@@ -79,7 +84,6 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		c.entry(req.Group).touch(memberID, c.now())
 	}
 
-	now := c.now()
 	commits := make(map[string]map[int32]committedOffset)
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
@@ -98,11 +102,22 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			if commits[t.Topic] == nil {
 				commits[t.Topic] = make(map[int32]committedOffset)
 			}
-			commits[t.Topic][p.Partition] = committedOffset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: md, CommitTime: now}
+			commits[t.Topic][p.Partition] = committedOffset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: md, CommitTime: arrival}
 		}
 	}
 	if len(commits) == 0 {
 		return nil
 	}
-	return c.commitOffsets(ctx, req.Group, commits)
+	overtaken, err := c.commitOffsets(ctx, req.Group, commits)
+	if err != nil {
+		return err
+	}
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			if overtaken[t.Topic][p.Partition] {
+				codes[i][j] = kerr.RequestTimedOut.Code
+			}
+		}
+	}
+	return nil
 }

@@ -97,6 +97,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (str
 	// The member's metadata is written within ApplyTimeout of the
 	// request's arrival or not at all; the wait for the round is not
 	// bounded by it.
+	arrival := c.now()
 	applyCtx, cancel := c.applying(ctx)
 	defer cancel()
 	g, err := c.update(applyCtx, req.Group, func(g *groupState, now time.Time) (bool, error) {
@@ -114,6 +115,14 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (str
 		}
 		startGen = g.Generation
 		m := g.member(id)
+		if m != nil && c.overtakes(m.JoinTime, arrival) {
+			// A JoinGroup of this member received after this one has
+			// written: the client gave up on this request (a slow
+			// store held it) and joined again, perhaps with other
+			// metadata (a cooperative consumer's owned partitions),
+			// which this one must not undo.
+			return false, kerr.CoordinatorNotAvailable
+		}
 		if m != nil && slices.EqualFunc(m.Protocols, protocols, protocolEqual) &&
 			(g.State == stateCompletingRebalance || g.State == stateStable && id != g.Leader) {
 			current = true
@@ -127,6 +136,7 @@ func (c *Coordinator) join(ctx context.Context, req *kmsg.JoinGroupRequest) (str
 		m.ClientID, m.ClientHost = client.id, client.host
 		m.SessionTimeoutMillis, m.RebalanceTimeoutMillis = req.SessionTimeoutMillis, rebalanceMillis
 		m.Protocols = protocols
+		m.JoinTime = arrival
 		m.LeaseExpiry = now.Add(session)
 		m.Joined = true
 		g.ProtocolType = req.ProtocolType

@@ -382,3 +382,32 @@ func TestStaticMemberKeepsID(t *testing.T) {
 	}
 	wantCode(t, "other member id for the instance", static("impostor").ErrorCode, kerr.FencedInstanceID)
 }
+
+// A JoinGroup that the store holds while its member, having given up on
+// it, joins again through another broker with other metadata must not
+// write its own over them when the store answers at last.
+func TestHeldJoinDoesNotUndoALaterOne(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	shared := memory.New()
+	held := &stallingBucket{Bucket: shared, key: stateKey("g"), stalled: make(chan struct{}), release: make(chan struct{})}
+	slow, other := newCoordinator(t, held), newCoordinator(t, shared)
+	m := joinNew(ctx, t, other, "g", testSession)
+	wantCode(t, "sync", m.sync(ctx, map[string]string{m.id: "a"}).ErrorCode, nil)
+
+	late := make(chan *kmsg.JoinGroupResponse, 1)
+	go func() { late <- slow.JoinGroup(ctx, joinRequest("g", m.id, testSession, "old")) }()
+	<-held.stalled
+	newer := other.JoinGroup(ctx, joinRequest("g", m.id, testSession, "new"))
+	wantCode(t, "the later join", newer.ErrorCode, nil)
+	close(held.release)
+	wantCode(t, "the held join", (<-late).ErrorCode, kerr.CoordinatorNotAvailable)
+
+	g, err := other.read(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(g.member(m.id).metadata("new")); got != "new-meta" || g.State == statePreparingRebalance {
+		t.Fatalf("after the held join: metadata %q, state %v; want new-meta and no new round", got, g.State)
+	}
+}

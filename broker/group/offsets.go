@@ -25,10 +25,11 @@ type offsetsDoc struct {
 
 // committedOffset is one partition's committed position.
 type committedOffset struct {
-	Offset      int64     `json:"offset"`
-	LeaderEpoch int32     `json:"leaderEpoch"`
-	Metadata    string    `json:"metadata,omitempty"`
-	CommitTime  time.Time `json:"commitTime"`
+	Offset      int64  `json:"offset"`
+	LeaderEpoch int32  `json:"leaderEpoch"`
+	Metadata    string `json:"metadata,omitempty"`
+	// CommitTime is when a broker received the commit.
+	CommitTime time.Time `json:"commitTime"`
 }
 
 // readOffsets returns the group's committed offsets; exists is false if the
@@ -53,32 +54,54 @@ func (c *Coordinator) readOffsets(ctx context.Context, group string) (doc *offse
 }
 
 // commitOffsets merges commits into the group's offsets document with a
-// conditional write, retried on conflicts.
-func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset) error {
+// conditional write, retried on conflicts. A partition whose stored commit
+// was received after this one (by at most ApplyTimeout, the longest a
+// request may take to write) keeps it, and is reported overtaken: the
+// client gave up on this request and committed again, as franz-go does
+// when a slow store holds a commit, and writing this one last would move
+// the partition's offset back. Receipt times of different brokers are
+// compared, so their clocks must agree to well under the time between a
+// client's two commits of one partition (NTP keeps them within
+// milliseconds); a backward step of a broker's clock can make it report a
+// commit overtaken for that long, which the client retries.
+func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset) (overtaken map[string]map[int32]bool, err error) {
 	key := offsetsKey(group)
 	for attempt := 1; ; attempt++ {
 		doc, etag, exists, err := c.readOffsets(ctx, group)
 		if err != nil {
-			return err
+			return nil, err
 		}
+		overtaken = make(map[string]map[int32]bool)
+		write := false
 		for topic, parts := range commits {
 			if doc.Topics[topic] == nil {
 				doc.Topics[topic] = make(map[int32]committedOffset, len(parts))
 			}
 			for p, o := range parts {
+				if stored, ok := doc.Topics[topic][p]; ok && c.overtakes(stored.CommitTime, o.CommitTime) {
+					if overtaken[topic] == nil {
+						overtaken[topic] = make(map[int32]bool)
+					}
+					overtaken[topic][p] = true
+					continue
+				}
 				doc.Topics[topic][p] = o
+				write = true
 			}
+		}
+		if !write {
+			return overtaken, nil
 		}
 		doc.Revision++
 		data, err := json.Marshal(doc)
 		if err != nil {
-			return fmt.Errorf("encode offsets of group %q: %w", group, err)
+			return nil, fmt.Errorf("encode offsets of group %q: %w", group, err)
 		}
 		// A commit past its ApplyTimeout writes nothing, even if the
 		// store answered it at last: its client has moved on, and may
 		// have committed later offsets since.
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("write offsets of group %q: %w", group, err)
+			return nil, fmt.Errorf("write offsets of group %q: %w", group, err)
 		}
 		if exists {
 			_, err = c.bucket.PutIfMatch(ctx, key, data, etag)
@@ -86,13 +109,21 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 			_, err = c.bucket.PutIfAbsent(ctx, key, data)
 		}
 		if err == nil {
-			return nil
+			return overtaken, nil
 		}
 		if !errors.Is(err, objectstore.ErrPreconditionFailed) || attempt >= maxCASAttempts {
-			return fmt.Errorf("write offsets of group %q: %w", group, err)
+			return nil, fmt.Errorf("write offsets of group %q: %w", group, err)
 		}
 		if err := sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(attempt)))); err != nil {
-			return err
+			return nil, err
 		}
 	}
+}
+
+// overtakes reports whether a request received at later was received
+// after one received at earlier, by no more than a request may take to
+// write (anything further apart is a clock that moved, not a race).
+func (c *Coordinator) overtakes(later, earlier time.Time) bool {
+	d := later.Sub(earlier)
+	return d > 0 && d <= c.opts.ApplyTimeout
 }

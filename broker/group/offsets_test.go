@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -227,10 +228,61 @@ func TestLateCommitDoesNotUndoLaterOnes(t *testing.T) {
 	}
 	time.Sleep(2 * opts.ApplyTimeout)
 	close(b.release)
-	wantCode(t, "the held commit", (<-late).Topics[0].Partitions[0].ErrorCode, kerr.CoordinatorNotAvailable)
+	// Refused by its deadline, or found overtaken: either way, no write.
+	if code := (<-late).Topics[0].Partitions[0].ErrorCode; code == 0 {
+		t.Fatal("the held commit succeeded")
+	}
 
 	resp := c.OffsetFetch(ctx, fetchRequest(8, "g", "t", 0))
 	if got := resp.Groups[0].Topics[0].Partitions[0].Offset; got != 20 {
 		t.Fatalf("committed offset %d after the held commit finished, want 20", got)
+	}
+}
+
+// A commit held by the store for less than ApplyTimeout, whose client sent
+// later commits meanwhile, finds a commit received after it and keeps
+// that one: it is answered REQUEST_TIMED_OUT and writes nothing.
+func TestOvertakenCommitKeepsTheLaterOne(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	b := &stallingBucket{Bucket: memory.New(), key: offsetsKey("g"), stalled: make(chan struct{}), release: make(chan struct{})}
+	c := newCoordinator(t, b)
+
+	late := make(chan *kmsg.OffsetCommitResponse, 1)
+	go func() { late <- c.OffsetCommit(ctx, commitRequest("g", "", -1, "t", 0, 10)) }()
+	<-b.stalled
+	for _, offset := range []int64{10, 20} {
+		wantCode(t, "commit", c.OffsetCommit(ctx, commitRequest("g", "", -1, "t", 0, offset)).Topics[0].Partitions[0].ErrorCode, nil)
+	}
+	close(b.release)
+	wantCode(t, "the held commit", (<-late).Topics[0].Partitions[0].ErrorCode, kerr.RequestTimedOut)
+	if got := c.OffsetFetch(ctx, fetchRequest(8, "g", "t", 0)).Groups[0].Topics[0].Partitions[0].Offset; got != 20 {
+		t.Fatalf("committed offset %d after the held commit finished, want 20", got)
+	}
+}
+
+// Receipt times further apart than ApplyTimeout are a clock that moved,
+// not a race: a commit after a broker's clock stepped back is written.
+func TestCommitAfterAClockStepIsWritten(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	opts := testOptions()
+	var now atomic.Pointer[time.Time]
+	start := time.Now()
+	now.Store(&start)
+	opts.Now = func() time.Time { return *now.Load() }
+	c := New(memory.New(), slog.New(slog.NewTextHandler(t.Output(), nil)), opts)
+	t.Cleanup(c.Close)
+
+	for _, step := range []struct {
+		at     time.Duration
+		offset int64
+	}{{0, 5}, {0, 6}, {-time.Hour, 7}} {
+		at := start.Add(step.at)
+		now.Store(&at)
+		wantCode(t, "commit", c.OffsetCommit(ctx, commitRequest("g", "", -1, "t", 0, step.offset)).Topics[0].Partitions[0].ErrorCode, nil)
+		if got := c.OffsetFetch(ctx, fetchRequest(8, "g", "t", 0)).Groups[0].Topics[0].Partitions[0].Offset; got != step.offset {
+			t.Fatalf("clock at %v: committed offset %d, want %d", step.at, got, step.offset)
+		}
 	}
 }

@@ -61,6 +61,10 @@ type member struct {
 	// LeaseExpiry is when the member is considered dead unless its broker
 	// renews the lease.
 	LeaseExpiry time.Time `json:"leaseExpiry"`
+	// JoinTime is when a broker received the JoinGroup that wrote
+	// Protocols: an older request of the member that a slow store held
+	// must not overwrite them (see join).
+	JoinTime time.Time `json:"joinTime,omitzero"`
 }
 
 type protocol struct {
