@@ -283,6 +283,8 @@ func TestFaultyStorage(t *testing.T) {
 	}
 	if missing > 0 {
 		t.Errorf("the group never consumed %d acknowledged records", missing)
+	}
+	if t.Failed() {
 		events, last := consumed.history()
 		t.Logf("group events:\n%s\nlast offset read per partition: %v", strings.Join(events, "\n"), last)
 	}
