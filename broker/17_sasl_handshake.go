@@ -2,9 +2,7 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -78,22 +76,7 @@ func (c *conn) handleSASLHandshake(req *kmsg.SASLHandshakeRequest) kmsg.Response
 // readRawToken reads one bare SASL token (after a v0 handshake): a
 // 4-byte size, then that many bytes, at most maxUnauthenticatedFrame.
 func (c *conn) readRawToken() ([]byte, error) {
-	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionMaxIdle)); err != nil {
-		return nil, err
-	}
-	var sizeBuf [4]byte
-	if _, err := io.ReadFull(c.br, sizeBuf[:]); err != nil {
-		return nil, err
-	}
-	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 0 || size > maxUnauthenticatedFrame {
-		return nil, fmt.Errorf("SASL token size %d outside [0, %d]", size, maxUnauthenticatedFrame)
-	}
-	token := make([]byte, size)
-	if _, err := io.ReadFull(c.br, token); err != nil {
-		return nil, fmt.Errorf("read SASL token: %w", err)
-	}
-	return token, nil
+	return c.readSized(0, maxUnauthenticatedFrame, "SASL token")
 }
 
 // handleRawToken answers one bare token of a v0 exchange; an error closes

@@ -196,6 +196,16 @@ func (c *conn) writeReplies(replies <-chan reply) {
 // connection that must authenticate has) closes the connection before
 // anything of that size is allocated.
 func (c *conn) readFrame() ([]byte, error) {
+	limit := c.s.cfg.MaxRequestBytes
+	if c.mustAuthenticate() {
+		limit = min(limit, maxUnauthenticatedFrame)
+	}
+	return c.readSized(10, limit, "request")
+}
+
+// readSized reads a 4-byte big-endian size and then that many bytes,
+// refusing a size outside [least, most] before allocating anything.
+func (c *conn) readSized(least, most int32, what string) ([]byte, error) {
 	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.ConnectionMaxIdle)); err != nil {
 		return nil, err
 	}
@@ -204,18 +214,14 @@ func (c *conn) readFrame() ([]byte, error) {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	limit := c.s.cfg.MaxRequestBytes
-	if c.mustAuthenticate() {
-		limit = min(limit, maxUnauthenticatedFrame)
+	if size < least || size > most {
+		return nil, fmt.Errorf("%s size %d outside [%d, %d]", what, size, least, most)
 	}
-	if size < 10 || size > limit {
-		return nil, fmt.Errorf("request size %d outside [10, %d]", size, limit)
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(c.br, buf); err != nil {
+		return nil, fmt.Errorf("read %s body: %w", what, err)
 	}
-	frame := make([]byte, size)
-	if _, err := io.ReadFull(c.br, frame); err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
-	}
-	return frame, nil
+	return buf, nil
 }
 
 // requestHeader is the Kafka request header, v1 or v2.

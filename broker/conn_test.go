@@ -46,6 +46,12 @@ func roundTrip(t *testing.T, addr string, frame []byte) ([]byte, error) {
 	if _, err := nc.Write(frame); err != nil {
 		return nil, err
 	}
+	return readFrameBody(nc)
+}
+
+// readFrameBody reads one response from nc and returns it after the size
+// and correlation id.
+func readFrameBody(nc net.Conn) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(nc, size[:]); err != nil {
 		return nil, err

@@ -88,20 +88,6 @@ func TestSASLRefusesWrongCredentials(t *testing.T) {
 	}
 }
 
-// readFrameBody reads one response from nc and returns it after the size
-// and correlation id.
-func readFrameBody(nc net.Conn) ([]byte, error) {
-	var size [4]byte
-	if _, err := io.ReadFull(nc, size[:]); err != nil {
-		return nil, err
-	}
-	body := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(nc, body); err != nil {
-		return nil, err
-	}
-	return body[4:], nil
-}
-
 // A client that does not authenticate gets ApiVersions, and the
 // connection is closed on its first other request, before its body is
 // read; a frame larger than an unauthenticated client may send is not
