@@ -40,7 +40,7 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 	eachOnce(req.Resources, key, func(rr kmsg.IncrementalAlterConfigsRequestResource, repeated error) {
 		code, err := s.errorCode(repeated), repeated
 		if repeated == nil {
-			code, err = s.alterConfigs(ctx, rr, req.ValidateOnly)
+			code, err = s.alterConfigs(ctx, rr, req.ValidateOnly, false)
 		}
 		r := kmsg.NewIncrementalAlterConfigsResponseResource()
 		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
@@ -50,7 +50,10 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.In
 	return resp
 }
 
-func (s *Server) alterConfigs(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) (int16, error) {
+// alterConfigs applies one resource's operations. With replace, they
+// apply to no configs at all rather than the topic's, so that the topic
+// ends with exactly what they set (AlterConfigs).
+func (s *Server) alterConfigs(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly, replace bool) (int16, error) {
 	switch rr.ResourceType {
 	case kmsg.ConfigResourceTypeTopic:
 	case kmsg.ConfigResourceTypeBroker:
@@ -61,15 +64,21 @@ func (s *Server) alterConfigs(ctx context.Context, rr kmsg.IncrementalAlterConfi
 	if err := checkConfigOps(rr.Configs); err != nil {
 		return kerr.InvalidRequest.Code, err
 	}
+	base := func(configs map[string]string) map[string]string {
+		if replace {
+			return nil
+		}
+		return configs
+	}
 	if validateOnly {
 		t, err := s.engine.Topic(ctx, rr.ResourceName)
 		if err == nil {
-			_, err = applyConfigOps(t.Configs, rr.Configs)
+			_, err = applyConfigOps(base(t.Configs), rr.Configs)
 		}
 		return s.errorCode(err), err
 	}
 	_, err := s.engine.UpdateTopicConfigs(ctx, rr.ResourceName, func(configs map[string]string) error {
-		next, err := applyConfigOps(configs, rr.Configs)
+		next, err := applyConfigOps(base(configs), rr.Configs)
 		if err != nil {
 			return err
 		}

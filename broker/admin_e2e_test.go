@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -223,6 +224,69 @@ func TestAdminTopicConfigs(t *testing.T) {
 	}
 	if r, _ := rs.On("missing", nil); !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
 		t.Errorf("alter of a missing topic: %v", r.Err)
+	}
+}
+
+// AlterConfigs, the non-incremental form (kadm's AlterTopicConfigsState),
+// leaves a topic with exactly the configs it lists.
+func TestAdminAlterConfigsReplaces(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	adm := b.admin(t)
+	ctx := testContext(t, 20*time.Second)
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact"), "retention.ms": kadm.StringPtr("5000")}, "legacy"); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() map[string]string {
+		t.Helper()
+		topic, err := b.engine.Topic(ctx, "legacy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return topic.Configs
+	}
+	alter := func(validate bool, cfgs ...kadm.AlterConfig) kadm.AlterConfigsResponse {
+		t.Helper()
+		f := adm.AlterTopicConfigsState
+		if validate {
+			f = adm.ValidateAlterTopicConfigsState
+		}
+		rs, err := f(ctx, cfgs, "legacy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := rs.On("legacy", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	tests := []struct {
+		name     string
+		validate bool
+		configs  []kadm.AlterConfig
+		wantErr  error
+		want     map[string]string
+	}{
+		{name: "validate only", validate: true, configs: []kadm.AlterConfig{{Name: "segment.ms", Value: kadm.StringPtr("1000")}},
+			want: map[string]string{"cleanup.policy": "compact", "retention.ms": "5000"}},
+		{name: "a bad value changes nothing", configs: []kadm.AlterConfig{{Name: "segment.ms", Value: kadm.StringPtr("1000")}, {Name: "retention.bytes", Value: kadm.StringPtr("lots")}},
+			wantErr: kerr.InvalidConfig, want: map[string]string{"cleanup.policy": "compact", "retention.ms": "5000"}},
+		{name: "a null value changes nothing", configs: []kadm.AlterConfig{{Name: "segment.ms"}},
+			wantErr: kerr.InvalidRequest, want: map[string]string{"cleanup.policy": "compact", "retention.ms": "5000"}},
+		{name: "the listed configs replace the others", configs: []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("60000")}},
+			want: map[string]string{"retention.ms": "60000"}},
+		{name: "none listed: back to every default", want: map[string]string{}},
+	}
+	for _, tt := range tests {
+		r := alter(tt.validate, tt.configs...)
+		if !errors.Is(r.Err, tt.wantErr) || (tt.wantErr == nil) != (r.Err == nil) {
+			t.Errorf("%s: %v (%s), want %v", tt.name, r.Err, r.ErrMessage, tt.wantErr)
+		}
+		if got := stored(); !maps.Equal(got, tt.want) {
+			t.Errorf("%s: configs %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

@@ -45,6 +45,7 @@ var supportedAPIs = map[int16]versionRange{
 	22: {0, 4},  // InitProducerId
 	23: {0, 4},  // OffsetForLeaderEpoch
 	32: {0, 4},  // DescribeConfigs
+	33: {0, 2},  // AlterConfigs
 	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
@@ -110,6 +111,8 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 		return s.handleCreatePartitions(ctx, r)
 	case *kmsg.DeleteGroupsRequest:
 		return s.groups.DeleteGroups(ctx, r)
+	case *kmsg.AlterConfigsRequest:
+		return s.handleAlterConfigs(ctx, r)
 	case *kmsg.IncrementalAlterConfigsRequest:
 		return s.handleIncrementalAlterConfigs(ctx, r)
 	case *kmsg.DescribeClusterRequest:

@@ -583,6 +583,22 @@ func testSaramaClusterAdmin(t *testing.T, b *testBroker, v sarama.KafkaVersion) 
 		t.Fatalf("describe config = %+v, want retention.ms=%s", entries, retention)
 	}
 
+	// AlterConfig is the non-incremental AlterConfigs: the topic keeps
+	// only what it lists.
+	segmentMs := "60000"
+	if err := admin.AlterConfig(sarama.TopicResource, topic, map[string]*string{"segment.ms": &segmentMs}, false); err != nil {
+		t.Fatalf("alter config: %v", err)
+	}
+	entries, err = admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms", "segment.ms"}})
+	if err != nil {
+		t.Fatalf("describe config: %v", err)
+	}
+	for _, e := range entries {
+		if e.Name == "retention.ms" && (e.Value != "604800000" || !e.Default) || e.Name == "segment.ms" && e.Value != "60000" {
+			t.Fatalf("after alter config: %+v, want retention.ms back to its default and segment.ms=60000", entries)
+		}
+	}
+
 	if err := admin.CreatePartitions(topic, 5, nil, false); err != nil {
 		t.Fatalf("create partitions: %v", err)
 	}
