@@ -116,7 +116,7 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 	}
 	attrs := []any{"listen", ln.Addr().String(), "socket_activated", activated, "advertise", advertise, "storage", cfg.Storage, "idle_timeout", cfg.IdleTimeout}
 	if users != nil {
-		attrs = append(attrs, "sasl_users", len(users.Names()))
+		attrs = append(attrs, "sasl_users", users.Names())
 	}
 	if platform.Name != "" {
 		attrs = append(attrs, "platform", platform.Name, "app", platform.App, "machine", platform.MachineID, "region", platform.Region)

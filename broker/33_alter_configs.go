@@ -20,23 +20,18 @@ import (
 // * v1: no change. v2: flexible versions.
 func (s *Server) handleAlterConfigs(ctx context.Context, req *kmsg.AlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	type resource struct {
-		typ  kmsg.ConfigResourceType
-		name string
-	}
-	key := func(rr kmsg.AlterConfigsRequestResource) resource {
-		return resource{rr.ResourceType, rr.ResourceName}
-	}
-	eachOnce(req.Resources, key, func(rr kmsg.AlterConfigsRequestResource, repeated error) {
-		code, err := s.errorCode(repeated), repeated
-		if repeated == nil {
-			code, err = s.alterConfigs(ctx, setEach(rr), req.ValidateOnly, true)
-		}
-		r := kmsg.NewAlterConfigsResponseResource()
-		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
-		r.ErrorCode, r.ErrorMessage = code, errorMessage(err)
-		resp.Resources = append(resp.Resources, r)
-	})
+	alterEach(s, req.Resources,
+		func(rr kmsg.AlterConfigsRequestResource) configResource {
+			return configResource{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.AlterConfigsRequestResource) (int16, error) {
+			return s.alterConfigs(ctx, setEach(rr), req.ValidateOnly, true)
+		},
+		func(id configResource, code int16, msg *string) {
+			r := kmsg.NewAlterConfigsResponseResource()
+			r.ResourceType, r.ResourceName, r.ErrorCode, r.ErrorMessage = id.typ, id.name, code, msg
+			resp.Resources = append(resp.Resources, r)
+		})
 	return resp
 }
 

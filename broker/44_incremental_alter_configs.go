@@ -30,24 +30,38 @@ import (
 // * v1: flexible versions
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, req *kmsg.IncrementalAlterConfigsRequest) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	type resource struct {
-		typ  kmsg.ConfigResourceType
-		name string
-	}
-	key := func(rr kmsg.IncrementalAlterConfigsRequestResource) resource {
-		return resource{rr.ResourceType, rr.ResourceName}
-	}
-	eachOnce(req.Resources, key, func(rr kmsg.IncrementalAlterConfigsRequestResource, repeated error) {
+	alterEach(s, req.Resources,
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) configResource {
+			return configResource{rr.ResourceType, rr.ResourceName}
+		},
+		func(rr kmsg.IncrementalAlterConfigsRequestResource) (int16, error) {
+			return s.alterConfigs(ctx, rr, req.ValidateOnly, false)
+		},
+		func(id configResource, code int16, msg *string) {
+			r := kmsg.NewIncrementalAlterConfigsResponseResource()
+			r.ResourceType, r.ResourceName, r.ErrorCode, r.ErrorMessage = id.typ, id.name, code, msg
+			resp.Resources = append(resp.Resources, r)
+		})
+	return resp
+}
+
+// configResource names one resource of a request altering configs.
+type configResource struct {
+	typ  kmsg.ConfigResourceType
+	name string
+}
+
+// alterEach applies each resource of an alter request once (a resource
+// named twice is answered INVALID_REQUEST and not applied) and hands the
+// outcome of each to answer, in request order.
+func alterEach[R any](s *Server, resources []R, id func(R) configResource, apply func(R) (int16, error), answer func(configResource, int16, *string)) {
+	eachOnce(resources, id, func(rr R, repeated error) {
 		code, err := s.errorCode(repeated), repeated
 		if repeated == nil {
-			code, err = s.alterConfigs(ctx, rr, req.ValidateOnly, false)
+			code, err = apply(rr)
 		}
-		r := kmsg.NewIncrementalAlterConfigsResponseResource()
-		r.ResourceType, r.ResourceName = rr.ResourceType, rr.ResourceName
-		r.ErrorCode, r.ErrorMessage = code, errorMessage(err)
-		resp.Resources = append(resp.Resources, r)
+		answer(id(rr), code, errorMessage(err))
 	})
-	return resp
 }
 
 // alterConfigs applies one resource's operations. With replace, they

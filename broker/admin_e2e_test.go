@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"maps"
 	"strconv"
@@ -144,15 +145,7 @@ func TestAdminTopicConfigs(t *testing.T) {
 		if validate {
 			f = adm.ValidateAlterTopicConfigs
 		}
-		rs, err := f(ctx, cfgs, "events")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := rs.On("events", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return alterTopic(t, ctx, f, "events", cfgs...)
 	}
 	if r := alter(false,
 		kadm.AlterConfig{Op: kadm.SetConfig, Name: "retention.ms", Value: kadm.StringPtr("60000")},
@@ -227,6 +220,21 @@ func TestAdminTopicConfigs(t *testing.T) {
 	}
 }
 
+// alterTopic runs one of kadm's alter calls on topic and returns its
+// result for that topic.
+func alterTopic(t *testing.T, ctx context.Context, f func(context.Context, []kadm.AlterConfig, ...string) (kadm.AlterConfigsResponses, error), topic string, cfgs ...kadm.AlterConfig) kadm.AlterConfigsResponse {
+	t.Helper()
+	rs, err := f(ctx, cfgs, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := rs.On(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // AlterConfigs, the non-incremental form (kadm's AlterTopicConfigsState),
 // leaves a topic with exactly the configs it lists.
 func TestAdminAlterConfigsReplaces(t *testing.T) {
@@ -251,15 +259,7 @@ func TestAdminAlterConfigsReplaces(t *testing.T) {
 		if validate {
 			f = adm.ValidateAlterTopicConfigsState
 		}
-		rs, err := f(ctx, cfgs, "legacy")
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := rs.On("legacy", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return alterTopic(t, ctx, f, "legacy", cfgs...)
 	}
 
 	tests := []struct {

@@ -31,27 +31,35 @@ func rawRequest(req kmsg.Request, correlationID int32) []byte {
 	return buf
 }
 
-// roundTrip sends frame and reads one response body (after the size and
-// correlation id), or returns the read error.
-func roundTrip(t *testing.T, addr string, frame []byte) ([]byte, error) {
+// dialBroker connects to addr with a 5 s deadline; the connection is
+// closed when the test ends.
+func dialBroker(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	if err := nc.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	return nc
+}
+
+// roundTrip sends frame and reads one response body (after the size and
+// correlation id), or returns the read error.
+func roundTrip(t *testing.T, addr string, frame []byte) ([]byte, error) {
+	t.Helper()
+	nc := dialBroker(t, addr)
 	if _, err := nc.Write(frame); err != nil {
 		return nil, err
 	}
 	return readFrameBody(nc)
 }
 
-// readFrameBody reads one response from nc and returns it after the size
-// and correlation id.
-func readFrameBody(nc net.Conn) ([]byte, error) {
+// readSized reads one size-prefixed frame from nc and returns what
+// follows the size.
+func readSized(nc net.Conn) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(nc, size[:]); err != nil {
 		return nil, err
@@ -60,7 +68,37 @@ func readFrameBody(nc net.Conn) ([]byte, error) {
 	if _, err := io.ReadFull(nc, body); err != nil {
 		return nil, err
 	}
+	return body, nil
+}
+
+// readFrameBody reads one response from nc and returns it after the size
+// and correlation id.
+func readFrameBody(nc net.Conn) ([]byte, error) {
+	body, err := readSized(nc)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) < 4 {
+		return nil, fmt.Errorf("response of %d bytes has no correlation id", len(body))
+	}
 	return body[4:], nil
+}
+
+// call sends req on nc and decodes its answer into resp (of req's
+// version); it fails the test if either fails.
+func call(t *testing.T, nc net.Conn, req kmsg.Request, resp kmsg.Response) {
+	t.Helper()
+	if _, err := nc.Write(rawRequest(req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	body, err := readFrameBody(nc)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+	}
+	resp.SetVersion(req.GetVersion())
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatalf("decode %s: %v", kmsg.NameForKey(req.Key()), err)
+	}
 }
 
 func TestBrokenFramesCloseOnlyTheirConnection(t *testing.T) {

@@ -94,31 +94,14 @@ func TestSASLRefusesWrongCredentials(t *testing.T) {
 // read either.
 func TestSASLUnauthenticatedClientsAreClosed(t *testing.T) {
 	b := startSASLBroker(t)
-	dial := func() net.Conn {
-		nc, err := net.Dial("tcp", b.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nc.Close() })
-		nc.SetDeadline(time.Now().Add(5 * time.Second))
-		return nc
-	}
-
-	nc := dial()
+	nc := dialBroker(t, b.addr)
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.SetVersion(3)
 	av.ClientSoftwareName, av.ClientSoftwareVersion = "test", "1"
-	if _, err := nc.Write(rawRequest(av, 1)); err != nil {
-		t.Fatal(err)
-	}
-	body, err := readFrameBody(nc)
-	if err != nil {
-		t.Fatalf("ApiVersions before authenticating: %v", err)
-	}
 	resp := kmsg.NewPtrApiVersionsResponse()
-	resp.SetVersion(3)
-	if err := resp.ReadFrom(body); err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("ApiVersions: %v, code %d", err, resp.ErrorCode)
+	call(t, nc, av, resp)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("ApiVersions before authenticating: code %d", resp.ErrorCode)
 	}
 	var listsSASL int
 	for _, k := range resp.ApiKeys {
@@ -140,16 +123,11 @@ func TestSASLUnauthenticatedClientsAreClosed(t *testing.T) {
 
 	// A 1 MiB SaslAuthenticate: within MaxRequestBytes, beyond what an
 	// unauthenticated client may send.
-	nc = dial()
+	nc = dialBroker(t, b.addr)
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.SetVersion(1)
 	hs.Mechanism = sasl.Plain
-	if _, err := nc.Write(rawRequest(hs, 1)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := readFrameBody(nc); err != nil {
-		t.Fatalf("SaslHandshake: %v", err)
-	}
+	call(t, nc, hs, kmsg.NewPtrSASLHandshakeResponse())
 	big := kmsg.NewPtrSASLAuthenticateRequest()
 	big.SetVersion(1)
 	big.SASLAuthBytes = make([]byte, 1<<20)
@@ -208,26 +186,12 @@ func TestSASLGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			nc, err := net.Dial("tcp", b.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			nc.SetDeadline(time.Now().Add(5 * time.Second))
+			nc := dialBroker(t, b.addr)
 			if _, err := nc.Write(slices.Concat(append(tt.frames, metadata)...)); err != nil {
 				t.Fatal(err)
 			}
-			read := func() ([]byte, error) {
-				var size [4]byte
-				if _, err := io.ReadFull(nc, size[:]); err != nil {
-					return nil, err
-				}
-				body := make([]byte, binary.BigEndian.Uint32(size[:]))
-				_, err := io.ReadFull(nc, body)
-				return body, err
-			}
 			for i, want := range tt.want {
-				body, err := read()
+				body, err := readSized(nc)
 				switch {
 				case err != nil:
 					t.Fatalf("answer %d: %v", i, err)
@@ -241,7 +205,7 @@ func TestSASLGate(t *testing.T) {
 					t.Fatalf("answer %d: error code %d, want %d", i, int16(binary.BigEndian.Uint16(body[4:])), want)
 				}
 			}
-			body, err := read()
+			body, err := readSized(nc)
 			if tt.served {
 				if err != nil || len(body) < 4 || binary.BigEndian.Uint32(body) != 9 {
 					t.Fatalf("Metadata: %q, %v; want it answered", body, err)
@@ -258,27 +222,12 @@ func TestSASLGate(t *testing.T) {
 func TestSASLHandshakeErrors(t *testing.T) {
 	handshake := func(t *testing.T, addr, mechanism string) (*kmsg.SASLHandshakeResponse, net.Conn) {
 		t.Helper()
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { nc.Close() })
-		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		nc := dialBroker(t, addr)
 		req := kmsg.NewPtrSASLHandshakeRequest()
 		req.SetVersion(1)
 		req.Mechanism = mechanism
-		if _, err := nc.Write(rawRequest(req, 1)); err != nil {
-			t.Fatal(err)
-		}
-		body, err := readFrameBody(nc)
-		if err != nil {
-			t.Fatalf("SaslHandshake: %v", err)
-		}
 		resp := kmsg.NewPtrSASLHandshakeResponse()
-		resp.SetVersion(1)
-		if err := resp.ReadFrom(body); err != nil {
-			t.Fatal(err)
-		}
+		call(t, nc, req, resp)
 		return resp, nc
 	}
 
