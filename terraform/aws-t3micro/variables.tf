@@ -5,7 +5,7 @@ variable "region" {
 }
 
 variable "allowed_cidrs" {
-  description = "IPv4 CIDR blocks allowed to connect to the Kafka port, such as [\"203.0.113.7/32\"]. There is no default: say who may connect; [\"0.0.0.0/0\"] opens the broker, which has no authentication, to the whole internet."
+  description = "IPv4 CIDR blocks allowed to connect to the Kafka port, such as [\"203.0.113.7/32\"]. There is no default: say who may connect; [\"0.0.0.0/0\"] opens the broker to the whole internet (set SIESTA_SASL_USERS in /etc/siesta.env to make clients authenticate)."
   type        = list(string)
 
   validation {
