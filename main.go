@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/siestamq/siesta/broker"
 	"github.com/siestamq/siesta/broker/sasl"
 	"github.com/siestamq/siesta/infra"
+	"github.com/siestamq/siesta/infra/tlsfiles"
 	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/bucketurl"
 	"github.com/siestamq/siesta/wake"
@@ -50,7 +52,16 @@ func main() {
 		os.Exit(2)
 	}
 	defer bucket.Close()
-	if err := run(ctx, cfg, infra.DetectPlatform(os.Environ()), bucket, logger); err != nil {
+	var certs *tlsfiles.Server
+	if cfg.TLSCert != "" {
+		certs, err = tlsfiles.Load(tlsfiles.Paths{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA}, logger)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "siesta: %v\n", err)
+			bucket.Close()
+			os.Exit(2)
+		}
+	}
+	if err := run(ctx, cfg, infra.DetectPlatform(os.Environ()), bucket, certs, logger); err != nil {
 		logger.Error("siesta stopped", "err", err)
 		bucket.Close()
 		os.Exit(1)
@@ -69,8 +80,8 @@ func newLogger(cfg infra.Config, w io.Writer) *slog.Logger {
 
 // run serves until ctx is cancelled, SIGINT or SIGTERM arrives or, with an
 // idle timeout, until no client has been connected for that long; then it
-// drains.
-func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket objectstore.Bucket, logger *slog.Logger) error {
+// drains. With certs, clients connect with TLS.
+func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket objectstore.Bucket, certs *tlsfiles.Server, logger *slog.Logger) error {
 	counted := objectstore.NewCountingBucket(bucket)
 	engine := objectstore.New(counted, objectstore.Options{
 		Linger:      cfg.LingerDuration(),
@@ -100,6 +111,10 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 		}
 		users = sasl.NewUsers(passwords)
 	}
+	var tlsConfig *tls.Config
+	if certs != nil {
+		tlsConfig = certs.Config()
+	}
 	srv, err := broker.New(broker.Config{
 		Advertise:         advertise,
 		Engine:            engine,
@@ -108,6 +123,7 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 		DefaultPartitions: int32(cfg.DefaultPartitions),
 		MaxRequestBytes:   int32(cfg.MaxRequestBytes),
 		Users:             users,
+		TLS:               tlsConfig,
 		Logger:            logger,
 	})
 	if err != nil {
@@ -117,6 +133,10 @@ func run(ctx context.Context, cfg infra.Config, platform infra.Platform, bucket 
 	attrs := []any{"listen", ln.Addr().String(), "socket_activated", activated, "advertise", advertise, "storage", cfg.Storage, "idle_timeout", cfg.IdleTimeout}
 	if users != nil {
 		attrs = append(attrs, "sasl_users", users.Names())
+	}
+	if certs != nil {
+		leaf := certs.Leaf()
+		attrs = append(attrs, "tls_subject", leaf.Subject.String(), "tls_not_after", leaf.NotAfter, "tls_client_certificates", cfg.TLSClientCA != "")
 	}
 	if platform.Name != "" {
 		attrs = append(attrs, "platform", platform.Name, "app", platform.App, "machine", platform.MachineID, "region", platform.Region)

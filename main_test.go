@@ -50,7 +50,7 @@ func TestCommand(t *testing.T) {
 
 	t.Run("bad values exit 2 with one line", func(t *testing.T) {
 		t.Parallel()
-		for _, args := range [][]string{{"--default-partitions=x"}, {"--log-format=xml"}, {"--storage=ftp://x"}} {
+		for _, args := range [][]string{{"--default-partitions=x"}, {"--log-format=xml"}, {"--storage=ftp://x"}, {"--tls-cert=/no/cert.pem", "--tls-key=/no/key.pem"}} {
 			cmd := exec.Command(bin, args...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr

@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -118,6 +119,12 @@ func (c *conn) serve(ctx context.Context) {
 	defer c.nc.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshake(ctx, tc); err != nil {
+			c.log.Info("closing connection: TLS handshake failed", "err", err)
+			return
+		}
+	}
 	replies := make(chan reply, maxPipelined)
 	written := make(chan struct{})
 	go func() {
@@ -157,6 +164,22 @@ func (c *conn) serve(ctx context.Context) {
 			return // the writer sends r, then the deferred Close runs
 		}
 	}
+}
+
+// handshake completes a TLS connection's handshake within the server's
+// TLSHandshakeTimeout, so that a client that connects and sends nothing
+// (or speaks plaintext and waits) is closed instead of held.
+func (c *conn) handshake(ctx context.Context, tc *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(ctx, c.s.cfg.TLSHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if peers := tc.ConnectionState().PeerCertificates; len(peers) > 0 {
+		c.log = c.log.With("tls_client", peers[0].Subject.String())
+		c.log.Debug("TLS client certificate verified")
+	}
+	return nil
 }
 
 // writeReplies writes answers in request order, waiting for each deferred

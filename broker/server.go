@@ -5,6 +5,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -48,8 +49,13 @@ type Config struct {
 	// Users, when set, are the only clients served: every connection
 	// authenticates with SASL (PLAIN or SCRAM) before any other request
 	// than ApiVersions. Nil serves everyone.
-	Users  *sasl.Users
-	Logger *slog.Logger
+	Users *sasl.Users
+	// TLS, when set, makes every connection a TLS one (Kafka's SSL
+	// listener; SASL_SSL with Users). The handshake must complete within
+	// TLSHandshakeTimeout (default 10s) of the connection.
+	TLS                 *tls.Config
+	TLSHandshakeTimeout time.Duration
+	Logger              *slog.Logger
 }
 
 // Server is a Kafka broker serving one engine on any number of listeners.
@@ -95,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ConnectionMaxIdle <= 0 {
 		cfg.ConnectionMaxIdle = 10 * time.Minute
+	}
+	if cfg.TLSHandshakeTimeout <= 0 {
+		cfg.TLSHandshakeTimeout = 10 * time.Second
 	}
 	s := &Server{
 		cfg:       cfg,
@@ -144,6 +153,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				continue
 			}
 			return fmt.Errorf("accept: %w", err)
+		}
+		if s.cfg.TLS != nil {
+			nc = tls.Server(nc, s.cfg.TLS)
 		}
 		c := newConn(s, nc)
 		s.mu.Lock()

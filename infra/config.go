@@ -37,6 +37,9 @@ type Config struct {
 	LogLevel          string        `env:"SIESTA_LOG_LEVEL" envDefault:"info"`
 	IdleTimeout       time.Duration `env:"SIESTA_IDLE_TIMEOUT" envDefault:"0s"`
 	FlyAdvertise      string        `env:"SIESTA_FLY_ADVERTISE" envDefault:"public"`
+	TLSCert           string        `env:"SIESTA_TLS_CERT"`
+	TLSKey            string        `env:"SIESTA_TLS_KEY"`
+	TLSClientCA       string        `env:"SIESTA_TLS_CLIENT_CA"`
 	// SASLUsers ("name:password,...") makes every client authenticate.
 	// It has no flag: a command line is visible to every user of the
 	// machine.
@@ -87,6 +90,9 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "exit 0 after this long with no client connected (0: never)")
 	fs.StringVar(&cfg.FlyAdvertise, "fly-advertise", cfg.FlyAdvertise, "on Fly.io without --advertise, the address clients are told: public (APP.fly.dev), flycast (APP.flycast) or internal (APP.internal)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "PEM certificate chain (leaf first): clients must connect with TLS (default: plaintext)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", cfg.TLSClientCA, "PEM CA certificates: clients must present a certificate signed by one (default: none asked)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage()
@@ -181,6 +187,12 @@ func (c Config) validate() error {
 	}
 	if !slices.Contains(AdvertiseModes, c.FlyAdvertise) {
 		errs = append(errs, fmt.Errorf("fly advertise %q: want one of %s", c.FlyAdvertise, strings.Join(AdvertiseModes, ", ")))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls: set both a certificate (SIESTA_TLS_CERT) and its key (SIESTA_TLS_KEY), or neither"))
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("tls: a client CA (SIESTA_TLS_CLIENT_CA) needs a certificate and key to serve TLS with"))
 	}
 	if c.SASLUsers != "" {
 		if _, err := sasl.ParseUsers(c.SASLUsers); err != nil {

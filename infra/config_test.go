@@ -71,6 +71,19 @@ func TestLoad(t *testing.T) {
 				}
 			},
 		},
+		{name: "TLS certificate without key", env: []string{"SIESTA_TLS_CERT=/etc/siesta/cert.pem"}, wantErr: "or neither"},
+		{name: "TLS key without certificate", args: []string{"--tls-key=/etc/siesta/key.pem"}, wantErr: "or neither"},
+		{name: "TLS client CA alone", env: []string{"SIESTA_TLS_CLIENT_CA=/etc/siesta/ca.pem"}, wantErr: "client CA"},
+		{
+			name: "TLS",
+			env:  []string{"SIESTA_TLS_CERT=/c.pem", "SIESTA_TLS_KEY=/k.pem"},
+			args: []string{"--tls-client-ca=/ca.pem"},
+			check: func(t *testing.T, c Config) {
+				if c.TLSCert != "/c.pem" || c.TLSKey != "/k.pem" || c.TLSClientCA != "/ca.pem" {
+					t.Errorf("TLS: %+v", c)
+				}
+			},
+		},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "not defined"},
 		{name: "stray argument", args: []string{"serve"}, wantErr: "unexpected argument"},
 	}
