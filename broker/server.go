@@ -115,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 		advertise: cfg.Advertise,
 	}
 	if s.groups == nil {
-		s.groups = group.New(cfg.Engine.Bucket(), cfg.Logger, group.Options{})
+		s.groups = group.New(cfg.Engine.Bucket(), cfg.Logger, group.Options{Topics: s.topicIdentity})
 		s.ownsGroups = true
 	}
 	s.lastActivity.Store(time.Now().UnixNano())
@@ -177,6 +177,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.touch()
 		}()
 	}
+}
+
+// topicIdentity is the topic's id and partition count, for the group
+// coordinator.
+func (s *Server) topicIdentity(ctx context.Context, name string) (string, int32, error) {
+	t, err := s.engine.Topic(ctx, name)
+	return t.ID, t.Partitions, err
 }
 
 // Advertised returns the host and port clients are told to use.

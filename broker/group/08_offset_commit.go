@@ -20,7 +20,9 @@ import (
 // of the request's arrival or not at all (COORDINATOR_NOT_AVAILABLE). A
 // partition that a request received later has committed meanwhile keeps
 // that commit, and this one is answered REQUEST_TIMED_OUT (see
-// commitOffsets).
+// commitOffsets). A partition that does not exist is answered
+// UNKNOWN_TOPIC_OR_PARTITION; each commit keeps its topic's id, so that a
+// topic deleted and created again starts without commits (Options.Topics).
 //
 //   - v1: Generation, MemberID and a per-partition Timestamp (ignored).
 //   - v2-v4: RetentionTimeMillis (ignored: offsets are kept until the group
@@ -84,9 +86,21 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 		c.entry(req.Group).touch(memberID, c.now())
 	}
 
+	names := make([]string, len(req.Topics))
+	for i, t := range req.Topics {
+		names[i] = t.Topic
+	}
+	topics, err := c.lookupTopics(ctx, names)
+	if err != nil {
+		return err
+	}
 	commits := make(map[string]map[int32]committedOffset)
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
+			if topics != nil && !topics[t.Topic].has(p.Partition) {
+				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
 			var md string
 			if p.Metadata != nil {
 				md = *p.Metadata
@@ -102,7 +116,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 			if commits[t.Topic] == nil {
 				commits[t.Topic] = make(map[int32]committedOffset)
 			}
-			commits[t.Topic][p.Partition] = committedOffset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: md, CommitTime: arrival}
+			commits[t.Topic][p.Partition] = committedOffset{Offset: p.Offset, LeaderEpoch: epoch, Metadata: md, CommitTime: arrival, TopicID: topics[t.Topic].id}
 		}
 	}
 	if len(commits) == 0 {

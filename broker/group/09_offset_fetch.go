@@ -14,7 +14,9 @@ import (
 // Returns the committed offset, leader epoch and metadata of each requested
 // partition, or offset -1, epoch -1 and empty metadata for a partition with
 // no commit (and for an unknown group). Offsets are read from the bucket, so
-// they are the same on every broker and survive restarts.
+// they are the same on every broker and survive restarts. A commit made
+// to a topic since deleted is no commit, even if a topic of the same name
+// was created again.
 //
 //   - v2: null Topics fetches every committed partition; a top-level
 //     ErrorCode (v0-v1 report group errors on each partition).
@@ -90,11 +92,32 @@ func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []f
 	if err != nil {
 		doc = &offsetsDoc{}
 	}
+	var infos map[string]topicInfo
+	if err == nil {
+		names := make([]string, 0, max(len(topics), len(doc.Topics)))
+		for _, t := range topics {
+			names = append(names, t.topic)
+		}
+		if topics == nil {
+			for topic := range doc.Topics {
+				names = append(names, topic)
+			}
+		}
+		if infos, err = c.lookupTopics(ctx, names); err != nil {
+			code = c.errorCode("offset fetch", group, err)
+			doc = &offsetsDoc{}
+		}
+	}
 	if topics == nil && err == nil {
 		for topic, parts := range doc.Topics {
 			ft := fetchTopic{topic: topic}
-			for p := range parts {
-				ft.partitions = append(ft.partitions, p)
+			for p, o := range parts {
+				if current(o, infos, topic) {
+					ft.partitions = append(ft.partitions, p)
+				}
+			}
+			if len(ft.partitions) == 0 {
+				continue
 			}
 			slices.Sort(ft.partitions)
 			topics = append(topics, ft)
@@ -109,7 +132,7 @@ func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []f
 			rp.Partition = p
 			rp.Offset = -1
 			rp.Metadata = kmsg.StringPtr("")
-			if o, ok := doc.Topics[t.topic][p]; ok {
+			if o, ok := doc.Topics[t.topic][p]; ok && current(o, infos, t.topic) {
 				rp.Offset = o.Offset
 				rp.LeaderEpoch = o.LeaderEpoch
 				rp.Metadata = kmsg.StringPtr(o.Metadata)

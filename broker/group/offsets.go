@@ -30,6 +30,10 @@ type committedOffset struct {
 	Metadata    string `json:"metadata,omitempty"`
 	// CommitTime is when a broker received the commit.
 	CommitTime time.Time `json:"commitTime"`
+	// TopicID is the id of the topic the commit was made to (empty for
+	// commits stored before ids were kept): a commit to a topic since
+	// deleted is not the new topic's (see Options.Topics).
+	TopicID string `json:"topicId,omitempty"`
 }
 
 // readOffsets returns the group's committed offsets; exists is false if the
@@ -78,6 +82,7 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 				doc.Topics[topic] = make(map[int32]committedOffset, len(parts))
 			}
 			for p, o := range parts {
+				dropOtherIncarnations(doc.Topics[topic], o.TopicID)
 				if stored, ok := doc.Topics[topic][p]; ok && c.overtakes(stored.CommitTime, o.CommitTime) {
 					if overtaken[topic] == nil {
 						overtaken[topic] = make(map[int32]bool)
@@ -116,6 +121,20 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 		}
 		if err := sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(attempt)))); err != nil {
 			return nil, err
+		}
+	}
+}
+
+// dropOtherIncarnations removes from a topic's stored commits those made
+// to another topic of the same name (deleted since): once a commit of the
+// topic with id arrives, they can never be current again.
+func dropOtherIncarnations(parts map[int32]committedOffset, id string) {
+	if id == "" {
+		return
+	}
+	for p, o := range parts {
+		if o.TopicID != "" && o.TopicID != id {
+			delete(parts, p)
 		}
 	}
 }

@@ -1,0 +1,134 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// End-to-end tests of committed offsets as an admin sees them (kadm):
+// which partitions accept commits, and what happens to commits when their
+// topic goes away.
+
+func commit(t *testing.T, adm *kadm.Client, group string, offsets map[string]map[int32]int64) kadm.OffsetResponses {
+	t.Helper()
+	var os kadm.Offsets
+	for topic, parts := range offsets {
+		for p, o := range parts {
+			os.Add(kadm.Offset{Topic: topic, Partition: p, At: o, LeaderEpoch: -1})
+		}
+	}
+	resp, err := adm.CommitOffsets(testContext(t, 10*time.Second), group, os)
+	if err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	return resp
+}
+
+func TestCommitToUnknownPartitionIsRefused(t *testing.T) {
+	b := startBroker(t, nil, func(c *Config) { c.AutoCreateTopics = false })
+	adm := b.admin(t)
+	createTopic(t, b, "two", 2, nil)
+	resp := commit(t, adm, "g", map[string]map[int32]int64{"two": {0: 5, 1: 6, 2: 7}, "none": {0: 1}})
+	want := map[string]map[int32]error{
+		"two":  {0: nil, 1: nil, 2: kerr.UnknownTopicOrPartition},
+		"none": {0: kerr.UnknownTopicOrPartition},
+	}
+	for topic, parts := range want {
+		for p, wantErr := range parts {
+			got, ok := resp.Lookup(topic, p)
+			if !ok || !errors.Is(got.Err, wantErr) || (wantErr == nil && got.Err != nil) {
+				t.Errorf("commit %s/%d: %v, want %v", topic, p, got.Err, wantErr)
+			}
+		}
+	}
+	fetched, err := adm.FetchOffsets(testContext(t, 10*time.Second), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("two", 1); !ok || o.At != 6 {
+		t.Errorf("two/1 = %+v, want 6", o)
+	}
+	if _, ok := fetched.Lookup("two", 2); ok {
+		t.Error("the refused commit to two/2 was stored")
+	}
+}
+
+// TestCommitsDoNotOutliveTheirTopic deletes a topic and creates it again
+// under the same name: as in Kafka, the group's commits to the old topic
+// are gone, so a consumer of the new one starts from its reset policy,
+// not from an offset the new topic may not have reached.
+func TestCommitsDoNotOutliveTheirTopic(t *testing.T) {
+	b := startBroker(t, nil, func(c *Config) { c.AutoCreateTopics = false })
+	adm := b.admin(t)
+	ctx := testContext(t, 20*time.Second)
+	createTopic(t, b, "reborn", 2, nil)
+	createTopic(t, b, "other", 1, nil)
+	commit(t, adm, "g", map[string]map[int32]int64{"reborn": {0: 1, 1: 41}, "other": {0: 7}})
+
+	if _, err := adm.DeleteTopics(ctx, "reborn"); err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fetched.Lookup("reborn", 0); ok {
+		t.Error("a commit to a deleted topic is still reported")
+	}
+	createTopic(t, b, "reborn", 1, nil)
+	fetched, err = adm.FetchOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := fetched.Lookup("reborn", 0); ok {
+		t.Errorf("the new topic inherited the old one's commit: %+v", o)
+	}
+	if o, ok := fetched.Lookup("other", 0); !ok || o.At != 7 {
+		t.Errorf("other/0 = %+v, want 7", o)
+	}
+
+	// A consumer of the new topic in the group starts where its reset
+	// policy says (the start), not at the old topic's offset 1.
+	produceValues(t, b, "reborn", "v", 3)
+	cl := b.client(t, kgo.ConsumeTopics("reborn"), kgo.ConsumerGroup("g"), kgo.DisableAutoCommit(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var first *kgo.Record
+	for first == nil {
+		fs := cl.PollRecords(ctx, 1)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("no record consumed: %v", err)
+		}
+		if recs := fs.Records(); len(recs) > 0 {
+			first = recs[0]
+		}
+	}
+	cl.Close() // leaves the group, so that the admin may commit
+	if string(first.Value) != "v-0" {
+		t.Fatalf("first record consumed %q at offset %d, want v-0", first.Value, first.Offset)
+	}
+
+	// The first commit to the new topic drops the old topic's commits
+	// from the stored document.
+	if err := commit(t, adm, "g", map[string]map[int32]int64{"reborn": {0: 2}}).Error(); err != nil {
+		t.Fatalf("commit to the new topic: %v", err)
+	}
+	obj, err := b.bucket.Get(ctx, "groups/g/offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Topics map[string]map[string]json.RawMessage `json:"topics"`
+	}
+	if err := json.Unmarshal(obj.Data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc.Topics["reborn"]["1"]; ok || len(doc.Topics["reborn"]) != 1 {
+		t.Errorf("stored commits of reborn after a commit to the new topic: %s", obj.Data)
+	}
+}
