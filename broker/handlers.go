@@ -49,6 +49,7 @@ var supportedAPIs = map[int16]versionRange{
 	36: {0, 2},  // SaslAuthenticate
 	37: {0, 3},  // CreatePartitions
 	42: {0, 2},  // DeleteGroups
+	47: {0, 0},  // OffsetDelete
 	44: {0, 1},  // IncrementalAlterConfigs
 	60: {0, 1},  // DescribeCluster
 }
@@ -111,6 +112,8 @@ func (s *Server) handle(ctx context.Context, c *conn, hdr requestHeader, req kms
 		return s.handleCreatePartitions(ctx, r)
 	case *kmsg.DeleteGroupsRequest:
 		return s.groups.DeleteGroups(ctx, r)
+	case *kmsg.OffsetDeleteRequest:
+		return s.groups.OffsetDelete(ctx, r)
 	case *kmsg.AlterConfigsRequest:
 		return s.handleAlterConfigs(ctx, r)
 	case *kmsg.IncrementalAlterConfigsRequest:

@@ -132,3 +132,101 @@ func TestCommitsDoNotOutliveTheirTopic(t *testing.T) {
 		t.Errorf("stored commits of reborn after a commit to the new topic: %s", obj.Data)
 	}
 }
+
+func deleteOffsets(t *testing.T, adm *kadm.Client, group string, partitions map[string][]int32) (kadm.DeleteOffsetsResponses, error) {
+	t.Helper()
+	set := make(kadm.TopicsSet)
+	for topic, parts := range partitions {
+		set.Add(topic, parts...)
+	}
+	return adm.DeleteOffsets(testContext(t, 10*time.Second), group, set)
+}
+
+func TestOffsetDelete(t *testing.T) {
+	b := startBroker(t, nil, func(c *Config) { c.AutoCreateTopics = false })
+	adm := b.admin(t)
+	ctx := testContext(t, 30*time.Second)
+	createTopic(t, b, "read", 2, nil)
+	createTopic(t, b, "dropped", 2, nil)
+
+	t.Run("empty group", func(t *testing.T) {
+		commit(t, adm, "idle", map[string]map[int32]int64{"read": {0: 3, 1: 4}, "dropped": {0: 5}})
+		resp, err := deleteOffsets(t, adm, "idle", map[string][]int32{"read": {0}, "dropped": {0, 1, 7}, "none": {0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]map[int32]error{
+			"read":    {0: nil},
+			"dropped": {0: nil, 1: nil, 7: kerr.UnknownTopicOrPartition}, // dropped/1 had no commit: no error
+			"none":    {0: kerr.UnknownTopicOrPartition},
+		}
+		for topic, parts := range want {
+			for p, wantErr := range parts {
+				if got := resp[topic][p]; !errors.Is(got, wantErr) || (wantErr == nil && got != nil) {
+					t.Errorf("delete %s/%d: %v, want %v", topic, p, got, wantErr)
+				}
+			}
+		}
+		fetched, err := adm.FetchOffsets(ctx, "idle")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := fetched.Lookup("read", 0); ok {
+			t.Error("read/0 still has its commit")
+		}
+		if _, ok := fetched.Lookup("dropped", 0); ok {
+			t.Error("dropped/0 still has its commit")
+		}
+		if o, ok := fetched.Lookup("read", 1); !ok || o.At != 4 {
+			t.Errorf("read/1 = %+v, want its commit kept", o)
+		}
+	})
+
+	t.Run("unknown group", func(t *testing.T) {
+		if _, err := deleteOffsets(t, adm, "never", map[string][]int32{"read": {0}}); !errors.Is(err, kerr.GroupIDNotFound) {
+			t.Fatalf("delete in a group that never was: %v, want GROUP_ID_NOT_FOUND", err)
+		}
+	})
+
+	t.Run("consumer group with members", func(t *testing.T) {
+		produceValues(t, b, "read", "v", 4)
+		commit(t, adm, "active", map[string]map[int32]int64{"dropped": {0: 1, 1: 1}})
+		cl := b.client(t, kgo.ConsumeTopics("read"), kgo.ConsumerGroup("active"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		for n := 0; n < 4; {
+			fs := cl.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				t.Fatalf("consumed %d of 4: %v", n, err)
+			}
+			n += len(fs.Records())
+		}
+		if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := deleteOffsets(t, adm, "active", map[string][]int32{"read": {0, 1}, "dropped": {0}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []int32{0, 1} {
+			if err := resp["read"][p]; !errors.Is(err, kerr.GroupSubscribedToTopic) {
+				t.Errorf("delete read/%d while the group reads it: %v, want GROUP_SUBSCRIBED_TO_TOPIC", p, err)
+			}
+		}
+		if err := resp["dropped"][0]; err != nil {
+			t.Errorf("delete dropped/0, which no member reads: %v", err)
+		}
+		fetched, err := adm.FetchOffsets(ctx, "active")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := fetched.Lookup("dropped", 0); ok {
+			t.Error("dropped/0 still has its commit")
+		}
+		if _, ok := fetched.Lookup("dropped", 1); !ok {
+			t.Error("dropped/1 lost its commit")
+		}
+		if o, ok := fetched.Lookup("read", 0); !ok || o.At < 0 {
+			t.Errorf("read/0 = %+v, want the group's commit kept", o)
+		}
+	})
+}

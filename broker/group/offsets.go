@@ -57,24 +57,19 @@ func (c *Coordinator) readOffsets(ctx context.Context, group string) (doc *offse
 	return doc, obj.ETag, true, nil
 }
 
-// commitOffsets merges commits into the group's offsets document with a
-// conditional write, retried on conflicts. A partition whose stored commit
-// was received after this one (by at most ApplyTimeout, the longest a
-// request may take to write) keeps it, and is reported overtaken: the
-// client gave up on this request and committed again, as franz-go does
-// when a slow store holds a commit, and writing this one last would move
-// the partition's offset back. Receipt times of different brokers are
-// compared, so their clocks must agree to well under the time between a
-// client's two commits of one partition (NTP keeps them within
-// milliseconds); a backward step of a broker's clock can make it report a
-// commit overtaken for that long, which the client retries.
+// commitOffsets merges commits into the group's offsets document. A
+// partition whose stored commit was received after this one (by at most
+// ApplyTimeout, the longest a request may take to write) keeps it, and is
+// reported overtaken: the client gave up on this request and committed
+// again, as franz-go does when a slow store holds a commit, and writing
+// this one last would move the partition's offset back. Receipt times of
+// different brokers are compared, so their clocks must agree to well
+// under the time between a client's two commits of one partition (NTP
+// keeps them within milliseconds); a backward step of a broker's clock can
+// make it report a commit overtaken for that long, which the client
+// retries.
 func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset) (overtaken map[string]map[int32]bool, err error) {
-	key := offsetsKey(group)
-	for attempt := 1; ; attempt++ {
-		doc, etag, exists, err := c.readOffsets(ctx, group)
-		if err != nil {
-			return nil, err
-		}
+	err = c.updateOffsets(ctx, group, func(doc *offsetsDoc) bool {
 		overtaken = make(map[string]map[int32]bool)
 		write := false
 		for topic, parts := range commits {
@@ -94,19 +89,37 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 				write = true
 			}
 		}
-		if !write {
-			return overtaken, nil
+		return write
+	})
+	if err != nil {
+		return nil, err
+	}
+	return overtaken, nil
+}
+
+// updateOffsets is the one way the offsets document changes: read it, let
+// change modify it and say whether to write it, and write it back with a
+// conditional write, retried from a fresh read when another write came
+// first. Nothing is written once ctx is done: a request past its
+// ApplyTimeout writes nothing, even if the store answers at last, because
+// its client has moved on and may have committed later offsets since.
+func (c *Coordinator) updateOffsets(ctx context.Context, group string, change func(doc *offsetsDoc) (write bool)) error {
+	key := offsetsKey(group)
+	for attempt := 1; ; attempt++ {
+		doc, etag, exists, err := c.readOffsets(ctx, group)
+		if err != nil {
+			return err
+		}
+		if !change(doc) {
+			return nil
 		}
 		doc.Revision++
 		data, err := json.Marshal(doc)
 		if err != nil {
-			return nil, fmt.Errorf("encode offsets of group %q: %w", group, err)
+			return fmt.Errorf("encode offsets of group %q: %w", group, err)
 		}
-		// A commit past its ApplyTimeout writes nothing, even if the
-		// store answered it at last: its client has moved on, and may
-		// have committed later offsets since.
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("write offsets of group %q: %w", group, err)
+			return fmt.Errorf("write offsets of group %q: %w", group, err)
 		}
 		if exists {
 			_, err = c.bucket.PutIfMatch(ctx, key, data, etag)
@@ -114,13 +127,13 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 			_, err = c.bucket.PutIfAbsent(ctx, key, data)
 		}
 		if err == nil {
-			return overtaken, nil
+			return nil
 		}
 		if !errors.Is(err, objectstore.ErrPreconditionFailed) || attempt >= maxCASAttempts {
-			return nil, fmt.Errorf("write offsets of group %q: %w", group, err)
+			return fmt.Errorf("write offsets of group %q: %w", group, err)
 		}
 		if err := sleep(ctx, time.Duration(rand.Int64N(int64(time.Millisecond)*int64(attempt)))); err != nil {
-			return nil, err
+			return err
 		}
 	}
 }
