@@ -84,7 +84,7 @@ func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) fun
 				s.setProduceError(w.sp, err)
 				continue
 			}
-			w.sp.BaseOffset, w.sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+			w.sp.BaseOffset, w.sp.LogStartOffset, w.sp.LogAppendTime = res.BaseOffset, res.LogStartOffset, res.LogAppendTime
 		}
 		if req.Acks == 0 {
 			return nil

@@ -65,13 +65,9 @@ var topicConfigDefs = []topicConfigDef{
 	intConfig("max.message.bytes", objectstore.DefaultMaxMessageBytes, 0), // enforced on Produce
 	longConfig("message.timestamp.after.max.ms", math.MaxInt64, 0),
 	longConfig("message.timestamp.before.max.ms", math.MaxInt64, 0),
+	// LogAppendTime: each batch is stamped when a broker queues it.
 	{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, def: "CreateTime",
-		allowed: []string{"CreateTime", "LogAppendTime"}, check: func(v string) error {
-			if v == "LogAppendTime" {
-				return errors.New("LogAppendTime is not supported yet")
-			}
-			return nil
-		}},
+		allowed: []string{"CreateTime", "LogAppendTime"}},
 	longConfig("min.compaction.lag.ms", 0, 0),
 	intConfig("min.insync.replicas", 1, 1),
 	boolConfig("preallocate", false),

@@ -42,7 +42,7 @@ func TestValidateTopicConfig(t *testing.T) {
 		{"compression.type", cfgValue("zstd"), "zstd", ""},
 		{"compression.type", cfgValue("brotli"), "", "must be one of"},
 		{"message.timestamp.type", cfgValue("CreateTime"), "CreateTime", ""},
-		{"message.timestamp.type", cfgValue("LogAppendTime"), "", "not supported yet"},
+		{"message.timestamp.type", cfgValue("LogAppendTime"), "LogAppendTime", ""},
 		{"message.timestamp.type", cfgValue("Whenever"), "", "must be one of"},
 		{"no.such.config", cfgValue("1"), "", `unknown topic config "no.such.config"`},
 		{"retention.ms", nil, "", "null value"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func TestProduceConsumeCodecs(t *testing.T) {
@@ -171,4 +173,56 @@ func TestIdempotentProducerManyPartitions(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("read %d distinct records, want %d", len(seen), n)
 	}
+}
+
+// TestLogAppendTimeTopic: in a topic with message.timestamp.type
+// LogAppendTime, consumers see the time the broker appended each record,
+// flagged as such, whatever time the producer gave it, and the Produce
+// response gives that time.
+func TestLogAppendTimeTopic(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	logAppendTime := "LogAppendTime"
+	createTopic(t, b, "appended", 1, map[string]*string{"message.timestamp.type": &logAppendTime})
+	cl := b.client(t)
+	ctx := testContext(t, 20*time.Second)
+	before := time.Now().UnixMilli()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "appended", Partitions: []kmsg.ProduceRequestTopicPartition{
+		{Partition: 0, Records: oneRecordBatch(1_000_000_000_000, "v")}, // created in 2001
+	}}}
+	resp, err := req.RequestWith(ctx, cl)
+	after := time.Now().UnixMilli()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		t.Fatal(err)
+	}
+	if p.LogAppendTime < before || p.LogAppendTime > after {
+		t.Errorf("answered log append time %d, want one in [%d, %d]", p.LogAppendTime, before, after)
+	}
+	got := consumeN(t, b, "appended", 1)[0]
+	if got.Attrs.TimestampType() != 1 || got.Timestamp.UnixMilli() != p.LogAppendTime {
+		t.Errorf("consumed timestamp %d of type %d, want %d of type 1 (LogAppendTime)", got.Timestamp.UnixMilli(), got.Attrs.TimestampType(), p.LogAppendTime)
+	}
+}
+
+// oneRecordBatch is an uncompressed magic-2 batch of one record created
+// at ms, as a producer sends it.
+func oneRecordBatch(ms int64, value string) []byte {
+	r := kmsg.NewRecord()
+	r.Value = []byte(value)
+	r.Length = int32(len(r.AppendTo(nil)) - 1) // the bytes after the length varint
+	batch := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: ms, MaxTimestamp: ms,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1,
+		Records: r.AppendTo(nil),
+	}
+	batch.Length = int32(len(batch.AppendTo(nil)) - 12)
+	raw := batch.AppendTo(nil)
+	batch.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return batch.AppendTo(nil)
 }

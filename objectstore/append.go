@@ -20,11 +20,12 @@ const DefaultMaxMessageBytes = 1048588
 
 // pendingAppend is one produce request's batch waiting to be written.
 type pendingAppend struct {
-	batch  []byte
-	header batchHeader
-	done   chan struct{}
-	result AppendResult
-	err    error
+	batch         []byte
+	header        batchHeader
+	logAppendTime int64 // -1 unless the topic stamps batches (setLogAppendTime)
+	done          chan struct{}
+	result        AppendResult
+	err           error
 }
 
 // AppendResult says where an appended batch went.
@@ -34,6 +35,10 @@ type AppendResult struct {
 	// Duplicate is true when an idempotent producer's retry was recognised
 	// and answered with the offset its first attempt got.
 	Duplicate bool
+	// LogAppendTime is the time (Unix milliseconds) the broker stamped
+	// the batch with, in a topic with message.timestamp.type
+	// LogAppendTime; -1 elsewhere.
+	LogAppendTime int64
 }
 
 // Append validates one produced record batch and appends it to the
@@ -57,7 +62,9 @@ type PendingAppend struct {
 // Enqueue validates one produced record batch and queues it on the
 // partition, behind every batch queued before it, and returns at once.
 // A batch larger than the topic's max.message.bytes is refused with
-// ErrMessageTooLarge. Batches that queue while a write is in flight, or
+// ErrMessageTooLarge. In a topic with message.timestamp.type LogAppendTime
+// the batch is stamped with the current time (setLogAppendTime). Batches
+// that queue while a write is in flight, or
 // within the linger window, are written together as one object. The batch
 // must not be modified until Wait returns.
 func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []byte) (*PendingAppend, error) {
@@ -74,7 +81,12 @@ func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []
 	if err != nil {
 		return nil, err
 	}
-	pa := &pendingAppend{batch: batch, header: h, done: make(chan struct{})}
+	logAppendTime := int64(-1)
+	if t.Configs["message.timestamp.type"] == "LogAppendTime" {
+		logAppendTime = time.Now().UnixMilli()
+		setLogAppendTime(batch, &h, logAppendTime)
+	}
+	pa := &pendingAppend{batch: batch, header: h, logAppendTime: logAppendTime, done: make(chan struct{})}
 	p.mu.Lock()
 	p.queue = append(p.queue, pa)
 	lead := !p.flushing
@@ -99,7 +111,9 @@ func (w *PendingAppend) Wait(ctx context.Context) (AppendResult, error) {
 	if w.pa.err == nil {
 		w.p.maybeSweep(w.t)
 	}
-	return w.pa.result, w.pa.err
+	res := w.pa.result
+	res.LogAppendTime = w.pa.logAppendTime
+	return res, w.pa.err
 }
 
 // writeQueue writes everything queued on the partition until the queue is

@@ -134,6 +134,20 @@ func eachBatch(data []byte, fn func(h batchHeader, raw []byte) bool) error {
 	return nil
 }
 
+// setLogAppendTime stamps a batch, in place, as appended at ms by the
+// broker (a topic with message.timestamp.type=LogAppendTime): the
+// timestamp-type attribute and MaxTimestamp, which consumers then report
+// as every record's time, as Kafka's broker does. Both are under the CRC,
+// which is computed again.
+func setLogAppendTime(b []byte, h *batchHeader, ms int64) {
+	h.Attributes |= attrLogAppendTime
+	h.MaxTimestamp = ms
+	binary.BigEndian.PutUint16(b[21:], uint16(h.Attributes))
+	binary.BigEndian.PutUint64(b[35:], uint64(ms))
+	h.CRC = crc32.Checksum(b[21:h.size()], castagnoli)
+	binary.BigEndian.PutUint32(b[17:], h.CRC)
+}
+
 // setBaseOffset rewrites a batch's base offset in place. The CRC does not
 // cover the base offset, so the batch stays valid.
 func setBaseOffset(b []byte, offset int64) {
