@@ -42,6 +42,7 @@ FEATURES = [
     ("delete_topic", "Delete topic"),
     ("sasl_plain", "SASL PLAIN"),
     ("sasl_scram", "SASL SCRAM-SHA-256"),
+    ("tls", "TLS (SASL_SSL, client certificate)"),
 ]
 # Request versions reported per client, from siesta's log.
 VERSION_APIS = ["Produce", "Fetch", "ListOffsets", "Metadata", "JoinGroup", "OffsetCommit", "InitProducerID"]
@@ -101,6 +102,17 @@ are in the table above, read from siesta's own request log.
   client library with a wrong password must then fail to produce (refused
   within 10 s; a client that keeps retrying until then has not produced,
   which counts as refused).
+- **TLS (SASL_SSL, client certificate)**: against a third siesta started
+  with `SIESTA_TLS_CERT`, `SIESTA_TLS_KEY`, `SIESTA_TLS_CLIENT_CA` and the
+  same `SIESTA_SASL_USERS` (a Kafka `SASL_SSL` listener that requires a
+  client certificate), with a throwaway CA, a server certificate for
+  `localhost` and `127.0.0.1` and a client certificate made by
+  `internal/tlstest/gencerts`: the client connects to `127.0.0.1`,
+  verifies the server's certificate against the CA (hostname verification
+  on), presents the client certificate, authenticates with SCRAM-SHA-256
+  as `compat`, creates a topic, produces a record to it and reads it back;
+  the same client library without the client certificate must then fail to
+  produce (refused within 10 s, as above).
 """
 
 

@@ -18,6 +18,7 @@ import (
 type confluentGo struct {
 	addr string
 	auth saslAuth // zero: no SASL
+	tls  tlsFiles // zero: plain TCP
 }
 
 func init() {
@@ -28,6 +29,10 @@ func (c confluentGo) name() string { return "confluent-kafka-go" }
 
 func (c confluentGo) withSASL(addr string, a saslAuth) (client, error) {
 	return confluentGo{addr: addr, auth: a}, nil
+}
+
+func (c confluentGo) withTLS(addr string, files tlsFiles, a saslAuth) (client, error) {
+	return confluentGo{addr: addr, auth: a, tls: files}, nil
 }
 
 func (c confluentGo) version() string {
@@ -41,6 +46,17 @@ func (c confluentGo) conf(kv ...any) *kafka.ConfigMap {
 		m["security.protocol"] = "SASL_PLAINTEXT"
 		m["sasl.mechanisms"] = c.auth.mechanism
 		m["sasl.username"], m["sasl.password"] = c.auth.user, c.auth.password
+	}
+	if c.tls.ca != "" {
+		m["security.protocol"] = "SSL"
+		if c.auth.mechanism != "" {
+			m["security.protocol"] = "SASL_SSL"
+		}
+		m["ssl.ca.location"] = c.tls.ca
+		m["ssl.endpoint.identification.algorithm"] = "https"
+		if c.tls.cert != "" {
+			m["ssl.certificate.location"], m["ssl.key.location"] = c.tls.cert, c.tls.key
+		}
 	}
 	for i := 0; i < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1]
@@ -125,7 +141,7 @@ func (c confluentGo) produce(ctx context.Context, topic, codec string, idempoten
 		case e := <-p.Events():
 			// librdkafka retries a refused authentication until the
 			// records time out; the refusal itself comes as an event.
-			if err, ok := e.(kafka.Error); ok && err.Code() == kafka.ErrAuthentication {
+			if err, ok := e.(kafka.Error); ok && c.refused(err) {
 				return err
 			}
 		case <-ctx.Done():
@@ -133,6 +149,20 @@ func (c confluentGo) produce(ctx context.Context, topic, codec string, idempoten
 		}
 	}
 	return nil
+}
+
+// refused is whether err is the broker refusing the client: a refused
+// authentication, or over TLS a refused handshake (an SSL error) or a
+// client without a certificate refused after a TLS 1.3 handshake (a
+// transport error on the first read).
+func (c confluentGo) refused(err kafka.Error) bool {
+	switch err.Code() {
+	case kafka.ErrAuthentication:
+		return true
+	case kafka.ErrSsl, kafka.ErrTransport:
+		return c.tls.ca != ""
+	}
+	return false
 }
 
 func fromConfluent(m *kafka.Message) record {

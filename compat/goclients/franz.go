@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,24 +22,48 @@ import (
 type franz struct {
 	addr string
 	mech sasl.Mechanism // nil: no SASL
+	tls  *tls.Config    // nil: plain TCP
 }
 
 func (f franz) name() string { return "franz-go" }
 
-func (f franz) withSASL(addr string, a saslAuth) (client, error) {
+func franzMechanism(a saslAuth) (sasl.Mechanism, error) {
 	switch a.mechanism {
 	case "PLAIN":
-		return franz{addr, plain.Auth{User: a.user, Pass: a.password}.AsMechanism()}, nil
+		return plain.Auth{User: a.user, Pass: a.password}.AsMechanism(), nil
 	case "SCRAM-SHA-256":
-		return franz{addr, scram.Auth{User: a.user, Pass: a.password}.AsSha256Mechanism()}, nil
+		return scram.Auth{User: a.user, Pass: a.password}.AsSha256Mechanism(), nil
 	}
 	return nil, fmt.Errorf("no SASL mechanism %s in this driver", a.mechanism)
+}
+
+func (f franz) withSASL(addr string, a saslAuth) (client, error) {
+	mech, err := franzMechanism(a)
+	if err != nil {
+		return nil, err
+	}
+	return franz{addr: addr, mech: mech}, nil
+}
+
+func (f franz) withTLS(addr string, files tlsFiles, a saslAuth) (client, error) {
+	mech, err := franzMechanism(a)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := files.config()
+	if err != nil {
+		return nil, err
+	}
+	return franz{addr: addr, mech: mech, tls: cfg}, nil
 }
 
 func (f franz) opts(extra ...kgo.Opt) []kgo.Opt {
 	opts := []kgo.Opt{kgo.SeedBrokers(f.addr), kgo.ClientID("compat-" + f.name()), kgo.FetchMaxWait(200 * time.Millisecond)}
 	if f.mech != nil {
 		opts = append(opts, kgo.SASL(f.mech))
+	}
+	if f.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(f.tls))
 	}
 	return append(opts, extra...)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -18,6 +19,7 @@ import (
 type kafkaGo struct {
 	addr string
 	mech sasl.Mechanism // nil: no SASL
+	tls  *tls.Config    // nil: plain TCP
 }
 
 func (k kafkaGo) name() string { return "kafka-go" }
@@ -33,13 +35,25 @@ func (k kafkaGo) withSASL(addr string, a saslAuth) (client, error) {
 	return nil, fmt.Errorf("no SASL mechanism %s in this driver", a.mechanism)
 }
 
+func (k kafkaGo) withTLS(addr string, files tlsFiles, a saslAuth) (client, error) {
+	c, err := k.withSASL(addr, a)
+	if err != nil {
+		return nil, err
+	}
+	kc := c.(kafkaGo)
+	if kc.tls, err = files.config(); err != nil {
+		return nil, err
+	}
+	return kc, nil
+}
+
 // dialer serves readers and consumer groups, transport the rest.
 func (k kafkaGo) dialer() *kafka.Dialer {
-	return &kafka.Dialer{ClientID: "compat-kafka-go", Timeout: 10 * time.Second, DualStack: true, SASLMechanism: k.mech}
+	return &kafka.Dialer{ClientID: "compat-kafka-go", Timeout: 10 * time.Second, DualStack: true, SASLMechanism: k.mech, TLS: k.tls}
 }
 
 func (k kafkaGo) transport() *kafka.Transport {
-	return &kafka.Transport{ClientID: "compat-kafka-go", MetadataTTL: time.Second, SASL: k.mech}
+	return &kafka.Transport{ClientID: "compat-kafka-go", MetadataTTL: time.Second, SASL: k.mech, TLS: k.tls}
 }
 
 func (k kafkaGo) admin() *kafka.Client {

@@ -5,9 +5,11 @@
 //	RESULT <client> <feature> pass|fail|n/a <detail>
 //
 // scripts/compat runs it next to the other languages' drivers, with
-// -broker a siesta open to anyone and -sasl-broker one started with
-// SIESTA_SASL_USERS=compat:compat-secret, and turns the lines into
-// docs/compatibility.md.
+// -broker a siesta open to anyone, -sasl-broker one started with
+// SIESTA_SASL_USERS=compat:compat-secret and -tls-broker one started with
+// that and TLS, requiring client certificates (SASL_SSL), whose
+// certificates internal/tlstest wrote into -tls-dir, and turns the lines
+// into docs/compatibility.md.
 package main
 
 import (
@@ -26,6 +28,8 @@ import (
 func main() {
 	addr := flag.String("broker", "127.0.0.1:9092", "siesta's address")
 	saslAddr := flag.String("sasl-broker", "", "the address of a siesta started with SIESTA_SASL_USERS=compat:compat-secret, for the SASL features")
+	tlsAddr := flag.String("tls-broker", "", "the address of a siesta started with SIESTA_SASL_USERS=compat:compat-secret and TLS requiring client certificates, for the TLS feature")
+	tlsDir := flag.String("tls-dir", "", "the directory of that siesta's CA and a client certificate (written by internal/tlstest/gencerts)")
 	only := flag.String("clients", "", "comma-separated client names to run (default all)")
 	flag.Parse()
 	log.SetOutput(io.Discard) // sarama and kafka-go log through the standard logger
@@ -56,7 +60,7 @@ func main() {
 			version = "github.com/confluentinc/confluent-kafka-go/v2 " + versions["github.com/confluentinc/confluent-kafka-go/v2"] + ", " + v.version()
 		}
 		fmt.Printf("VERSION %s %s\n", c.name(), version)
-		wg.Go(func() { runSuite(context.Background(), c, *saslAddr) })
+		wg.Go(func() { runSuite(context.Background(), c, *saslAddr, *tlsAddr, *tlsDir) })
 	}
 	wg.Wait()
 }

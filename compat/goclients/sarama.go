@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,7 +19,8 @@ import (
 type saramaClient struct {
 	addr    string
 	version sarama.KafkaVersion
-	auth    saslAuth // zero: no SASL
+	auth    saslAuth    // zero: no SASL
+	tls     *tls.Config // nil: plain TCP
 }
 
 func (s saramaClient) name() string {
@@ -31,6 +33,18 @@ func (s saramaClient) withSASL(addr string, a saslAuth) (client, error) {
 		return nil, fmt.Errorf("no SASL mechanism %s in this driver", a.mechanism)
 	}
 	return saramaClient{addr: addr, version: s.version, auth: a}, nil
+}
+
+func (s saramaClient) withTLS(addr string, files tlsFiles, a saslAuth) (client, error) {
+	c, err := s.withSASL(addr, a)
+	if err != nil {
+		return nil, err
+	}
+	sc := c.(saramaClient)
+	if sc.tls, err = files.config(); err != nil {
+		return nil, err
+	}
+	return sc, nil
 }
 
 // xdgSCRAM is sarama's SCRAMClient on github.com/xdg-go/scram, as in
@@ -59,6 +73,10 @@ func (s saramaClient) config() *sarama.Config {
 		cfg.Net.SASL.Mechanism = sarama.SASLMechanism(s.auth.mechanism)
 		cfg.Net.SASL.User, cfg.Net.SASL.Password = s.auth.user, s.auth.password
 		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &xdgSCRAM{hash: scram.SHA256} }
+	}
+	if s.tls != nil {
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = s.tls
 	}
 	cfg.Version = s.version
 	cfg.ClientID = "compat-" + s.name()

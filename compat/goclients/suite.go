@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -56,6 +60,10 @@ type client interface {
 	// withSASL is the same library connecting to addr instead and
 	// authenticating there with a (over plain TCP: SASL_PLAINTEXT).
 	withSASL(addr string, a saslAuth) (client, error)
+	// withTLS is the same library connecting to addr instead over TLS
+	// with f, verifying the server's certificate for the address dialed,
+	// and authenticating there with a (SASL_SSL).
+	withTLS(addr string, f tlsFiles, a saslAuth) (client, error)
 }
 
 // saslAuth is a client's SASL mechanism (PLAIN, SCRAM-SHA-256) and
@@ -70,6 +78,48 @@ const (
 	saslPassword      = "compat-secret"
 	saslWrongPassword = "not-the-secret"
 )
+
+// tlsMechanism is the SASL mechanism the TLS feature authenticates with
+// on the TLS siesta (the same user).
+const tlsMechanism = "SCRAM-SHA-256"
+
+// tlsFiles are the PEM files of a TLS connection: the CA the server's
+// certificate must chain to, and the client's certificate and key (none
+// when cert is empty).
+type tlsFiles struct{ ca, cert, key string }
+
+// tlsFilesIn are the files internal/tlstest wrote into dir, with the
+// client certificate if clientCert is set.
+func tlsFilesIn(dir string, clientCert bool) tlsFiles {
+	f := tlsFiles{ca: filepath.Join(dir, "ca.pem")}
+	if clientCert {
+		f.cert, f.key = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	}
+	return f
+}
+
+// config is f for the pure-Go clients. ServerName is left empty: each of
+// them sets it to the host it dials, and the certificate is verified for
+// that host.
+func (f tlsFiles) config() (*tls.Config, error) {
+	caPEM, err := os.ReadFile(f.ca)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("no certificate in %s", f.ca)
+	}
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
 
 // member is one running group member.
 type member interface {
@@ -91,8 +141,9 @@ func report(c client, feature, status, detail string) {
 }
 
 // runSuite runs every feature against c and reports each: the SASL
-// features against the authenticating broker at saslAddr.
-func runSuite(ctx context.Context, c client, saslAddr string) {
+// features against the authenticating broker at saslAddr, the TLS one
+// against the TLS broker at tlsAddr with the certificates in tlsDir.
+func runSuite(ctx context.Context, c client, saslAddr, tlsAddr, tlsDir string) {
 	prefix := "compat-" + strings.ReplaceAll(c.name(), ".", "_")
 	run := func(feature string, f func(ctx context.Context, topic string) (string, error)) {
 		ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
@@ -253,11 +304,14 @@ func runSuite(ctx context.Context, c client, saslAddr string) {
 	run("sasl_scram", func(ctx context.Context, topic string) (string, error) {
 		return authenticate(ctx, c, saslAddr, "SCRAM-SHA-256", topic)
 	})
+	run("tls", func(ctx context.Context, topic string) (string, error) {
+		return overTLS(ctx, c, tlsAddr, tlsDir, topic)
+	})
 }
 
-// refusalTimeout bounds a client with a wrong password: one that retries
-// a refused authentication until then has not produced, so it counts as
-// refused.
+// refusalTimeout bounds a client with a wrong password (or without a
+// client certificate): one that retries a refused connection until then
+// has not produced, so it counts as refused.
 const refusalTimeout = 10 * time.Second
 
 // authenticate produces a record to topic on the authenticating broker at
@@ -285,6 +339,36 @@ func authenticate(ctx context.Context, c client, addr, mechanism, topic string) 
 		return fmt.Sprintf("1 record produced and read back as %s; a wrong password refused in %.1fs: %s", saslUser, time.Since(start).Seconds(), err), nil
 	}
 	return "", errors.New("a client with a wrong password produced")
+}
+
+// overTLS produces a record to topic on the TLS broker at addr and reads
+// it back, verifying the server against the CA in dir, presenting the
+// client certificate there and authenticating with tlsMechanism
+// (SASL_SSL), then checks that the same library without the client
+// certificate cannot produce.
+func overTLS(ctx context.Context, c client, addr, dir, topic string) (string, error) {
+	if addr == "" || dir == "" {
+		return "", errors.New("no TLS broker and certificate directory given (-tls-broker, -tls-dir)")
+	}
+	auth := saslAuth{tlsMechanism, saslUser, saslPassword}
+	good, err := c.withTLS(addr, tlsFilesIn(dir, true), auth)
+	if err != nil {
+		return "", err
+	}
+	if _, err := produceAndRead(ctx, good, topic, "none", false, 1); err != nil {
+		return "", fmt.Errorf("with the client certificate: %w", err)
+	}
+	bad, err := c.withTLS(addr, tlsFilesIn(dir, false), auth)
+	if err != nil {
+		return "", err
+	}
+	bctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := bad.produce(bctx, topic, "none", false, values("refused", 1)); err != nil {
+		return fmt.Sprintf("1 record produced and read back over TLS as %s; without a client certificate refused in %.1fs: %s", saslUser, time.Since(start).Seconds(), err), nil
+	}
+	return "", errors.New("a client without a certificate produced")
 }
 
 func produceAndRead(ctx context.Context, c client, topic, codec string, idempotent bool, n int) (string, error) {

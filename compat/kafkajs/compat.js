@@ -3,14 +3,18 @@
 //
 //   RESULT kafkajs <feature> pass|fail|n/a <detail>
 //
-// Usage: node compat.js HOST:PORT [SASL_HOST:PORT], the second a siesta
-// started with SIESTA_SASL_USERS=compat:compat-secret for the SASL
-// features. KafkaJS ships gzip only and takes other
+// Usage: node compat.js HOST:PORT [SASL_HOST:PORT [TLS_HOST:PORT TLS_DIR]],
+// the second a siesta started with SIESTA_SASL_USERS=compat:compat-secret
+// for the SASL features, the third one started with that and TLS
+// (SASL_SSL, client certificates required) for the TLS feature, with the
+// files of internal/tlstest in TLS_DIR. KafkaJS ships gzip only and takes other
 // codecs as plugins: snappy from kafkajs-snappy (pure JavaScript), lz4 from
 // lz4js (pure JavaScript; kafkajs-lz4 needs a native build) and zstd from
 // @mongodb-js/zstd (a prebuilt binary from npm), wired up below.
 'use strict'
 
+const fs = require('fs')
+const path = require('path')
 const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs')
 const SnappyCodec = require('kafkajs-snappy')
 const lz4 = require('lz4js')
@@ -39,8 +43,10 @@ const BASE_TS = 1700000000000
 const SASL_USER = 'compat'
 const SASL_PASSWORD = 'compat-secret'
 const SASL_WRONG_PASSWORD = 'not-the-secret'
-// A client with a wrong password still retrying after this long has not
-// produced, so it counts as refused.
+// The TLS broker's SASL mechanism.
+const TLS_MECHANISM = 'scram-sha-256'
+// A client with a wrong password (or no client certificate) still retrying
+// after this long has not produced, so it counts as refused.
 const REFUSAL_TIMEOUT_MS = 10000
 
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
@@ -65,9 +71,10 @@ function sameValues (got, want) {
 }
 
 // newClient is the suite's client on KafkaJS connecting to broker, with
-// sasl ({ mechanism, username, password }) if given.
-function newClient (broker, sasl) {
-  const kafka = new Kafka({ clientId: `compat-${NAME}`, brokers: [broker], sasl, logLevel: logLevel.NOTHING })
+// sasl ({ mechanism, username, password }) and ssl (tls.connect's options)
+// if given.
+function newClient (broker, sasl, ssl) {
+  const kafka = new Kafka({ clientId: `compat-${NAME}`, brokers: [broker], sasl, ssl, logLevel: logLevel.NOTHING })
 
   async function withAdmin (fn) {
     const admin = kafka.admin()
@@ -162,10 +169,22 @@ function newClient (broker, sasl) {
     // withSASL is the same library connecting to addr and authenticating
     // there (over plain TCP: SASL_PLAINTEXT).
     withSASL: (addr, mechanism, username, password) => newClient(addr, { mechanism, username, password }),
+    // withTLS is the same library connecting to addr over TLS, verifying
+    // the server against the CA in dir and presenting the client
+    // certificate there if clientCert is set, and authenticating there
+    // (SASL_SSL).
+    withTLS: (addr, dir, clientCert, mechanism, username, password) => {
+      const pem = name => fs.readFileSync(path.join(dir, name))
+      const ssl = { ca: [pem('ca.pem')], rejectUnauthorized: true }
+      if (clientCert) Object.assign(ssl, { cert: pem('client.pem'), key: pem('client-key.pem') })
+      return newClient(addr, { mechanism, username, password }, ssl)
+    },
   }
 }
 const client = newClient(process.argv[2])
 const saslAddr = process.argv[3]
+const tlsAddr = process.argv[4]
+const tlsDir = process.argv[5]
 
 function report (feature, status, detail) {
   console.log(`RESULT ${NAME} ${feature} ${status} ${String(detail).split(/\s+/).join(' ')}`)
@@ -190,6 +209,21 @@ async function produceAndRead (topic, codec, idempotent, n) {
   return `${n} records read back in order`
 }
 
+// refusal is why produced, a produce that must fail, failed, or null if it
+// succeeded; one still pending after REFUSAL_TIMEOUT_MS has not produced,
+// which counts as failed.
+async function refusal (produced) {
+  let timer
+  try {
+    return await Promise.race([
+      produced.then(() => null, e => `${e.name}: ${e.message}`),
+      new Promise(resolve => { timer = setTimeout(resolve, REFUSAL_TIMEOUT_MS, `still not produced after ${REFUSAL_TIMEOUT_MS} ms`) }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 // authenticate produces a record and reads it back with the right
 // password, then checks that the same library with a wrong one cannot
 // produce.
@@ -202,14 +236,27 @@ async function authenticate (topic, mechanism) {
   sameValues(await good.consume(topic, 1), want)
   const bad = client.withSASL(saslAddr, mechanism, SASL_USER, SASL_WRONG_PASSWORD)
   const start = Date.now()
-  let timer
-  const refused = await Promise.race([
-    bad.produce(topic, 'none', false, values('refused', 1)).then(() => null, e => `${e.name}: ${e.message}`),
-    new Promise(resolve => { timer = setTimeout(resolve, REFUSAL_TIMEOUT_MS, `still not produced after ${REFUSAL_TIMEOUT_MS} ms`) }),
-  ])
-  clearTimeout(timer)
+  const refused = await refusal(bad.produce(topic, 'none', false, values('refused', 1)))
   if (refused === null) throw new Error('a client with a wrong password produced')
   return `1 record produced and read back as ${SASL_USER}; a wrong password refused in ${((Date.now() - start) / 1000).toFixed(1)}s: ${refused}`
+}
+
+// tls produces a record and reads it back over TLS, verifying the server
+// against the CA, presenting the client certificate and authenticating
+// with SCRAM (SASL_SSL), then checks that the same library without the
+// client certificate cannot produce.
+async function tls (topic) {
+  if (!tlsAddr || !tlsDir) throw new Error('no TLS broker and certificate directory given (third and fourth arguments)')
+  const good = client.withTLS(tlsAddr, tlsDir, true, TLS_MECHANISM, SASL_USER, SASL_PASSWORD)
+  await good.createTopic(topic, 1)
+  const want = values('tls', 1)
+  await good.produce(topic, 'none', false, want)
+  sameValues(await good.consume(topic, 1), want)
+  const bad = client.withTLS(tlsAddr, tlsDir, false, TLS_MECHANISM, SASL_USER, SASL_PASSWORD)
+  const start = Date.now()
+  const refused = await refusal(bad.produce(topic, 'none', false, values('refused', 1)))
+  if (refused === null) throw new Error('a client without a certificate produced')
+  return `1 record produced and read back over TLS as ${SASL_USER}; without a client certificate refused in ${((Date.now() - start) / 1000).toFixed(1)}s: ${refused}`
 }
 
 async function main () {
@@ -285,6 +332,7 @@ async function main () {
   })
   await run('sasl_plain', topic => authenticate(topic, 'plain'))
   await run('sasl_scram', topic => authenticate(topic, 'scram-sha-256'))
+  await run('tls', tls)
 }
 
 main().then(() => process.exit(0), e => { console.error(e); process.exit(1) })

@@ -5,13 +5,17 @@
 #
 #   RESULT kcat <feature> pass|fail|n/a <detail>
 #
-# Usage: compat.sh HOST:PORT [SASL_HOST:PORT], the second a siesta started
-# with SIESTA_SASL_USERS=compat:compat-secret for the SASL features. kcat
-# has no admin commands, so its topics are auto-created by the first
-# produce.
+# Usage: compat.sh HOST:PORT [SASL_HOST:PORT [TLS_HOST:PORT TLS_DIR]], the
+# second a siesta started with SIESTA_SASL_USERS=compat:compat-secret for
+# the SASL features, the third one started with that and TLS (SASL_SSL,
+# client certificates required) for the TLS feature, with the files of
+# internal/tlstest in TLS_DIR. kcat has no admin commands, so its topics
+# are auto-created by the first produce.
 set -uo pipefail
 broker="$1"
 sasl_broker="${2:-}"
+tls_broker="${3:-}"
+tls_dir="${4:-}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
@@ -163,3 +167,41 @@ sasl() { # FEATURE MECHANISM
 }
 sasl sasl_plain PLAIN
 sasl sasl_scram SCRAM-SHA-256
+
+# TLS against the siesta that requires a client certificate and SASL
+# (SASL_SSL): kcat verifies the server's certificate against the CA,
+# presents the client certificate and authenticates with SCRAM-SHA-256,
+# produces a record and reads it back; without the client certificate it
+# must not produce.
+kt() { # SECONDS CERT(yes|no) kcat-args...: kcat on the TLS broker
+	local seconds=$1 cert=()
+	[[ $2 == yes ]] && cert=(-X ssl.certificate.location="$tls_dir/client.pem" -X ssl.key.location="$tls_dir/client-key.pem")
+	shift 2
+	timeout "$seconds" kcat -b "$tls_broker" -X client.id=compat-kcat -X security.protocol=SASL_SSL \
+		-X ssl.ca.location="$tls_dir/ca.pem" -X ssl.endpoint.identification.algorithm=https "${cert[@]}" \
+		-X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=compat -X sasl.password=compat-secret "$@"
+}
+tls() {
+	local feature=tls topic=compat-kcat-tls
+	if [[ -z $tls_broker || -z $tls_dir ]]; then
+		result "$feature" fail "no TLS broker and certificate directory given (third and fourth arguments)"
+		return
+	fi
+	values "$feature" 1 >"$work/want"
+	if ! kt 30 yes -P -t "$topic" -p 0 -K: <"$work/want" 2>"$work/err"; then
+		result "$feature" fail "produce with the client certificate: $(tr '\n' ' ' <"$work/err")"
+		return
+	fi
+	kt 30 yes -C -t "$topic" -p 0 -o beginning -e -q -f '%k:%s\n' >"$work/got" 2>"$work/err"
+	if ! cmp -s "$work/want" "$work/got"; then
+		result "$feature" fail "read $(wc -l <"$work/got") records with the client certificate, want 1: $(tr '\n' ' ' <"$work/err")"
+		return
+	fi
+	local start=$SECONDS
+	if values refused 1 | kt 10 no -P -t "$topic" -p 0 -K: -X message.timeout.ms=10000 2>"$work/err"; then
+		result "$feature" fail "a client without a certificate produced"
+		return
+	fi
+	result "$feature" pass "1 record produced and read back over TLS as compat; without a client certificate refused in $((SECONDS - start))s: $(grep -m1 '^% ERROR' "$work/err" | sed 's/^% ERROR: //')"
+}
+tls

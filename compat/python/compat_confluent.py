@@ -1,6 +1,7 @@
 """Drives siesta with confluent-kafka-python (librdkafka), Debian's
-python3-confluent-kafka. Usage: compat_confluent.py HOST:PORT [SASL_HOST:PORT]
-(the second for the SASL features: see suite.py)"""
+python3-confluent-kafka. Usage: compat_confluent.py HOST:PORT [SASL_HOST:PORT [TLS_HOST:PORT TLS_DIR]]
+(the second for the SASL features, the others for the TLS one: see
+suite.py)"""
 
 import sys
 
@@ -17,25 +18,34 @@ class Confluent:
     codecs = suite.CODECS
     idempotent = True
 
-    def __init__(self, addr, sasl=None):
-        self.addr, self.sasl = addr, sasl
+    def __init__(self, addr, security=None, refusals=(KafkaError._AUTHENTICATION,)):
+        self.addr, self.security, self.refusals = addr, security, refusals
 
     def with_sasl(self, addr, mechanism, user, password):
         return Confluent(addr, {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": mechanism,
                                 "sasl.username": user, "sasl.password": password})
 
-    @staticmethod
-    def raise_refusal(err):
+    def with_tls(self, addr, files, mechanism, user, password):
+        c = {"security.protocol": "SASL_SSL", "ssl.ca.location": files.ca, "ssl.endpoint.identification.algorithm": "https",
+             "sasl.mechanisms": mechanism, "sasl.username": user, "sasl.password": password}
+        if files.cert:
+            c.update({"ssl.certificate.location": files.cert, "ssl.key.location": files.key})
+        # A broker refusing the handshake is an SSL error; one refusing a
+        # client without a certificate, after a TLS 1.3 handshake, a
+        # transport error on the first read.
+        return Confluent(addr, c, (KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError._TRANSPORT))
+
+    def raise_refusal(self, err):
         """An error_cb: librdkafka retries a refused authentication until
         a request times out, so the refusal, an error event, is raised
         from the poll or flush that serves it."""
-        if err.code() == KafkaError._AUTHENTICATION:
+        if err.code() in self.refusals:
             raise KafkaException(err)
 
     def conf(self, **kv):
         c = {"bootstrap.servers": self.addr, "client.id": "compat-" + self.name, "log_level": 0}
-        if self.sasl:
-            c.update(self.sasl, error_cb=self.raise_refusal)
+        if self.security:
+            c.update(self.security, error_cb=self.raise_refusal)
         c.update({k.replace("_", "."): v for k, v in kv.items()})
         return c
 
@@ -130,4 +140,4 @@ class Confluent:
 
 if __name__ == "__main__":
     print(f"VERSION confluent-kafka-python confluent-kafka-python {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]} (Debian python3-confluent-kafka)", flush=True)
-    suite.run_suite(Confluent(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)
+    suite.run_suite(Confluent(sys.argv[1]), *sys.argv[2:5])

@@ -1,7 +1,8 @@
 """Drives siesta with kafka-python, Debian's python3-kafka (with
 python3-snappy, python3-lz4 and python3-zstandard for the codecs).
-Usage: compat_kafka_python.py HOST:PORT [SASL_HOST:PORT] (the second for
-the SASL features: see suite.py)"""
+Usage: compat_kafka_python.py HOST:PORT [SASL_HOST:PORT [TLS_HOST:PORT TLS_DIR]]
+(the second for the SASL features, the others for the TLS one: see
+suite.py)"""
 
 import logging
 import sys
@@ -37,15 +38,20 @@ class KafkaPython:
     idempotent = False
     idempotent_note = f"kafka-python {kafka.__version__} has no idempotent producer (added in 2.1)"
 
-    def __init__(self, addr, sasl=None):
-        self.addr, self.sasl = addr, sasl or {}
+    def __init__(self, addr, security=None):
+        self.addr, self.security = addr, security or {}
 
     def with_sasl(self, addr, mechanism, user, password):
         return KafkaPython(addr, dict(security_protocol="SASL_PLAINTEXT", sasl_mechanism=mechanism,
                                       sasl_plain_username=user, sasl_plain_password=password))
 
+    def with_tls(self, addr, files, mechanism, user, password):
+        return KafkaPython(addr, dict(security_protocol="SASL_SSL", ssl_cafile=files.ca, ssl_check_hostname=True,
+                                      ssl_certfile=files.cert, ssl_keyfile=files.key, sasl_mechanism=mechanism,
+                                      sasl_plain_username=user, sasl_plain_password=password))
+
     def kw(self, **kv):
-        return dict(bootstrap_servers=self.addr, client_id="compat-" + self.name, **self.sasl, **kv)
+        return dict(bootstrap_servers=self.addr, client_id="compat-" + self.name, **self.security, **kv)
 
     def admin(self):
         return KafkaAdminClient(**self.kw())
@@ -154,4 +160,4 @@ if __name__ == "__main__":
     conn_log.propagate = False
     conn_log.addHandler(CONN_ERRORS)
     print(f"VERSION kafka-python kafka-python {kafka.__version__} (Debian python3-kafka)", flush=True)
-    suite.run_suite(KafkaPython(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None)
+    suite.run_suite(KafkaPython(sys.argv[1]), *sys.argv[2:5])

@@ -5,9 +5,13 @@ prints one line:
     RESULT <client> <feature> pass|fail|n/a <detail>
 
 The SASL features run against a second siesta, started by scripts/compat
-with SIESTA_SASL_USERS=compat:compat-secret.
+with SIESTA_SASL_USERS=compat:compat-secret; the TLS feature against a
+third, started with that and SIESTA_TLS_CERT, SIESTA_TLS_KEY and
+SIESTA_TLS_CLIENT_CA (SASL_SSL, client certificates required), whose
+certificates internal/tlstest wrote into a directory.
 """
 
+import os
 import threading
 import time
 import traceback
@@ -29,9 +33,27 @@ CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 BASE_TS = 1700000000000
 # The authenticating siesta's one user, and a password that is not its own.
 SASL_USER, SASL_PASSWORD, SASL_WRONG_PASSWORD = "compat", "compat-secret", "not-the-secret"
-# A client with a wrong password that is still retrying after this long
-# has not produced, so it counts as refused.
+# The TLS broker's SASL mechanism.
+TLS_MECHANISM = "SCRAM-SHA-256"
+# A client with a wrong password (or no client certificate) that is still
+# retrying after this long has not produced, so it counts as refused.
 REFUSAL_TIMEOUT = 10
+
+
+class TLSFiles:
+    """The PEM files of a TLS connection: the CA the server's certificate
+    must chain to, and the client's certificate and key (None: none)."""
+
+    def __init__(self, ca, cert=None, key=None):
+        self.ca, self.cert, self.key = ca, cert, key
+
+
+def tls_files(tls_dir, client_cert):
+    """The files internal/tlstest wrote into tls_dir, with the client
+    certificate if client_cert is set."""
+    if not client_cert:
+        return TLSFiles(os.path.join(tls_dir, "ca.pem"))
+    return TLSFiles(*(os.path.join(tls_dir, f) for f in ("ca.pem", "client.pem", "client-key.pem")))
 
 
 def values(prefix, n):
@@ -59,9 +81,10 @@ def report(client, feature, status, detail):
     print(f"RESULT {client.name} {feature} {status} {' '.join(str(detail).split())}", flush=True)
 
 
-def run_suite(c, sasl_addr=None):
+def run_suite(c, sasl_addr=None, tls_addr=None, tls_dir=None):
     """Runs every feature against c: the SASL ones against the
-    authenticating broker at sasl_addr."""
+    authenticating broker at sasl_addr, the TLS one against the TLS broker
+    at tls_addr with the certificates in tls_dir."""
     prefix = "compat-" + c.name
 
     def run(feature, fn):
@@ -181,6 +204,25 @@ def run_suite(c, sasl_addr=None):
         refused = bounded(lambda: bad.produce(topic, "none", False, values("refused", 1)), REFUSAL_TIMEOUT)
         return f"1 record produced and read back as {SASL_USER}; a wrong password refused in {time.time() - start:.1f}s: {refused}"
 
+    def tls(topic):
+        """Produces a record and reads it back over TLS, verifying the
+        server against the CA, presenting the client certificate and
+        authenticating with SCRAM (SASL_SSL), then checks that the same
+        library without the client certificate cannot produce."""
+        if not tls_addr or not tls_dir:
+            raise RuntimeError("no TLS broker and certificate directory given (third and fourth arguments)")
+        good = c.with_tls(tls_addr, tls_files(tls_dir, True), TLS_MECHANISM, SASL_USER, SASL_PASSWORD)
+        good.create_topic(topic, 1)
+        want = values("tls", 1)
+        good.produce(topic, "none", False, want)
+        same_values(good.consume(topic, 1), want)
+        bad = c.with_tls(tls_addr, tls_files(tls_dir, False), TLS_MECHANISM, SASL_USER, SASL_PASSWORD)
+        start = time.time()
+        refused = bounded(lambda: bad.produce(topic, "none", False, values("refused", 1)), REFUSAL_TIMEOUT,
+                          "a client without a certificate produced")
+        return (f"1 record produced and read back over TLS as {SASL_USER}; without a client certificate refused"
+                f" in {time.time() - start:.1f}s: {refused}")
+
     run("create_topic", create_topic)
     for codec in CODECS:
         run("produce_" + codec, lambda t, codec=codec: produce_and_read(t, codec, False, 20))
@@ -193,12 +235,14 @@ def run_suite(c, sasl_addr=None):
     run("delete_topic", delete_topic)
     run("sasl_plain", lambda t: authenticate(t, "PLAIN"))
     run("sasl_scram", lambda t: authenticate(t, "SCRAM-SHA-256"))
+    run("tls", tls)
 
 
-def bounded(fn, timeout):
+def bounded(fn, timeout, produced="a client with a wrong password produced"):
     """Runs fn, which must fail, for at most timeout seconds, and returns
-    why it failed. A thread cannot be stopped, so one still running then
-    is left to the process's exit: it did not succeed, which counts."""
+    why it failed (an AssertionError saying produced if it did not). A
+    thread cannot be stopped, so one still running then is left to the
+    process's exit: it did not succeed, which counts."""
     outcome = []
 
     def call():
@@ -214,7 +258,7 @@ def bounded(fn, timeout):
     if not outcome:
         return f"still not produced after {timeout}s"
     if outcome[0] is None:
-        raise AssertionError("a client with a wrong password produced")
+        raise AssertionError(produced)
     return outcome[0]
 
 
