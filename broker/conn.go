@@ -88,8 +88,21 @@ func (c *conn) closeWhenIdle() {
 	defer c.mu.Unlock()
 	c.closeIdle = true
 	if c.pending == 0 {
-		c.nc.Close()
+		c.close()
 	}
+}
+
+// close closes the connection at once. A TLS connection's socket is
+// closed without the close_notify alert, which crypto/tls would wait up
+// to 5 s to send to a client that has stopped reading: a draining broker
+// closes many connections and must not wait on any (Kafka's brokers do
+// not send it either).
+func (c *conn) close() {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.NetConn().Close()
+		return
+	}
+	c.nc.Close()
 }
 
 // begin counts a request that was read; it reports false if the
@@ -111,12 +124,12 @@ func (c *conn) end() {
 	defer c.mu.Unlock()
 	c.pending--
 	if c.closeIdle && c.pending == 0 {
-		c.nc.Close()
+		c.close()
 	}
 }
 
 func (c *conn) serve(ctx context.Context) {
-	defer c.nc.Close()
+	defer c.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if tc, ok := c.nc.(*tls.Conn); ok {
@@ -203,7 +216,7 @@ func (c *conn) writeReplies(replies <-chan reply) {
 			failed = c.bw.Flush()
 		}
 		if failed != nil {
-			c.nc.Close()
+			c.close()
 		}
 		c.s.inflight.Add(-1)
 		c.s.touch()

@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/siestamq/siesta/objectstore/memory"
 )
 
 // End-to-end tests of committed offsets as an admin sees them (kadm):
@@ -229,4 +231,43 @@ func TestOffsetDelete(t *testing.T) {
 			t.Errorf("read/0 = %+v, want the group's commit kept", o)
 		}
 	})
+}
+
+// TestCommitThroughABrokerWithStaleMetadata: a topic is deleted and
+// created again through broker A while broker B still caches the old
+// topic (for MetadataTTL). A commit through B, and a fetch through B, must
+// neither lose A's commits to the new topic nor have B's commit filed
+// under the old one.
+func TestCommitThroughABrokerWithStaleMetadata(t *testing.T) {
+	bucket := memory.New()
+	a := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
+	b := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
+	admA, admB := a.admin(t), b.admin(t)
+	ctx := testContext(t, 20*time.Second)
+
+	createTopic(t, a, "moved", 2, nil)
+	if err := commit(t, admB, "g", map[string]map[int32]int64{"moved": {0: 1}}).Error(); err != nil {
+		t.Fatal(err) // B now caches the topic
+	}
+	if _, err := admA.DeleteTopics(ctx, "moved"); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, a, "moved", 2, nil)
+	if err := commit(t, admA, "g", map[string]map[int32]int64{"moved": {0: 10, 1: 11}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(t, admB, "g", map[string]map[int32]int64{"moved": {0: 12}}).Error(); err != nil {
+		t.Fatalf("commit through the broker with stale metadata: %v", err)
+	}
+	for name, adm := range map[string]*kadm.Client{"A": admA, "B (stale)": admB} {
+		fetched, err := adm.FetchOffsets(ctx, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, want := range map[int32]int64{0: 12, 1: 11} {
+			if o, ok := fetched.Lookup("moved", p); !ok || o.At != want {
+				t.Errorf("fetch through %s: moved/%d = %+v, want %d", name, p, o, want)
+			}
+		}
+	}
 }

@@ -180,9 +180,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // topicIdentity is the topic's id and partition count, for the group
-// coordinator.
-func (s *Server) topicIdentity(ctx context.Context, name string) (string, int32, error) {
-	t, err := s.engine.Topic(ctx, name)
+// coordinator: cached, or fresh from the bucket.
+func (s *Server) topicIdentity(ctx context.Context, name string, fresh bool) (string, int32, error) {
+	lookup := s.engine.Topic
+	if fresh {
+		lookup = s.engine.FreshTopic
+	}
+	t, err := lookup(ctx, name)
 	return t.ID, t.Partitions, err
 }
 
@@ -231,7 +235,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.close()
 		}
 		s.mu.Unlock()
 		<-done

@@ -81,13 +81,14 @@ func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []
 	if err != nil {
 		return nil, err
 	}
+	p.mu.Lock()
 	logAppendTime := int64(-1)
 	if t.Configs["message.timestamp.type"] == "LogAppendTime" {
-		logAppendTime = time.Now().UnixMilli()
+		logAppendTime = max(time.Now().UnixMilli(), p.lastAppendTime)
+		p.lastAppendTime = logAppendTime
 		setLogAppendTime(batch, &h, logAppendTime)
 	}
 	pa := &pendingAppend{batch: batch, header: h, logAppendTime: logAppendTime, done: make(chan struct{})}
-	p.mu.Lock()
 	p.queue = append(p.queue, pa)
 	lead := !p.flushing
 	p.flushing = true

@@ -27,23 +27,26 @@ type partition struct {
 	// up with other brokers' objects, and writing new ones.
 	writeMu tailLock
 
-	mu           sync.Mutex
-	loaded       bool
-	next         int64 // the high watermark: next offset to assign
-	logStart     int64
-	logStartETag string
-	segments     []segment   // the index: ascending, contiguous, ending at next (see index.go)
-	located      [][]segment // runs of objects below the index that locate found, most recently used first
-	producers    producerTable
-	loadedAt     time.Time
-	skipped      []skippedObject // objects load did not read for producer state, newest recallLimit, ascending (see lookBack)
-	skippedRead  int             // how many of skipped, newest first, lookBack has read
-	appendRun    timeRunner      // this broker's latest appends, not yet a time index entry
-	warming      bool            // a load started by Warm is in flight
-	queue        []*pendingAppend
-	flushing     bool
-	refreshed    time.Time // last time the tail was compared with the bucket
-	swept        time.Time // last retention sweep started
+	mu     sync.Mutex
+	loaded bool
+	// lastAppendTime is the last LogAppendTime this broker stamped a
+	// batch of the partition with: stamps never go back, as in Kafka.
+	lastAppendTime int64
+	next           int64 // the high watermark: next offset to assign
+	logStart       int64
+	logStartETag   string
+	segments       []segment   // the index: ascending, contiguous, ending at next (see index.go)
+	located        [][]segment // runs of objects below the index that locate found, most recently used first
+	producers      producerTable
+	loadedAt       time.Time
+	skipped        []skippedObject // objects load did not read for producer state, newest recallLimit, ascending (see lookBack)
+	skippedRead    int             // how many of skipped, newest first, lookBack has read
+	appendRun      timeRunner      // this broker's latest appends, not yet a time index entry
+	warming        bool            // a load started by Warm is in flight
+	queue          []*pendingAppend
+	flushing       bool
+	refreshed      time.Time // last time the tail was compared with the bucket
+	swept          time.Time // last retention sweep started
 }
 
 func (e *Engine) partition(t Topic, p int32) (*partition, error) {

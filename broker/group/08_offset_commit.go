@@ -122,14 +122,14 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if len(commits) == 0 {
 		return nil
 	}
-	overtaken, err := c.commitOffsets(ctx, req.Group, commits)
+	refused, err := c.commitOffsets(ctx, req.Group, commits)
 	if err != nil {
 		return err
 	}
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
-			if overtaken[t.Topic][p.Partition] {
-				codes[i][j] = kerr.RequestTimedOut.Code
+			if code, ok := refused[t.Topic][p.Partition]; ok {
+				codes[i][j] = code
 			}
 		}
 	}

@@ -100,7 +100,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 	if len(remove) == 0 {
 		return codes, nil
 	}
-	err = c.updateOffsets(ctx, req.Group, func(doc *offsetsDoc) bool {
+	err = c.updateOffsets(ctx, req.Group, func(doc *offsetsDoc) (bool, error) {
 		write := false
 		for topic, parts := range remove {
 			for _, p := range parts {
@@ -113,7 +113,7 @@ func (c *Coordinator) offsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRe
 				delete(doc.Topics, topic)
 			}
 		}
-		return write
+		return write, nil
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/siestamq/siesta/objectstore"
 )
 
@@ -57,44 +59,90 @@ func (c *Coordinator) readOffsets(ctx context.Context, group string) (doc *offse
 	return doc, obj.ETag, true, nil
 }
 
-// commitOffsets merges commits into the group's offsets document. A
-// partition whose stored commit was received after this one (by at most
+// commitOffsets merges commits into the group's offsets document and
+// returns the error code of each partition it did not write.
+//
+// A partition whose stored commit was received after this one (by at most
 // ApplyTimeout, the longest a request may take to write) keeps it, and is
-// reported overtaken: the client gave up on this request and committed
-// again, as franz-go does when a slow store holds a commit, and writing
-// this one last would move the partition's offset back. Receipt times of
-// different brokers are compared, so their clocks must agree to well
-// under the time between a client's two commits of one partition (NTP
+// answered REQUEST_TIMED_OUT: the client gave up on this request and
+// committed again, as franz-go does when a slow store holds a commit, and
+// writing this one last would move the partition's offset back. Receipt
+// times of different brokers are compared, so their clocks must agree to
+// well under the time between a client's two commits of one partition (NTP
 // keeps them within milliseconds); a backward step of a broker's clock can
 // make it report a commit overtaken for that long, which the client
 // retries.
-func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset) (overtaken map[string]map[int32]bool, err error) {
-	err = c.updateOffsets(ctx, group, func(doc *offsetsDoc) bool {
-		overtaken = make(map[string]map[int32]bool)
+//
+// Commits carry their topic's id from cached metadata. Where the stored
+// commits of a topic carry another id, the topic is read afresh: the
+// commits go to the topic as it is stored (UNKNOWN_TOPIC_OR_PARTITION if
+// it is gone or lacks the partition), and only then are commits of
+// another id dropped, as made to a topic since deleted.
+func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset) (refused map[string]map[int32]int16, err error) {
+	confirmed := make(map[string]topicInfo) // topics read afresh, kept across attempts
+	err = c.updateOffsets(ctx, group, func(doc *offsetsDoc) (bool, error) {
+		refused = make(map[string]map[int32]int16)
+		refuse := func(topic string, p int32, code int16) {
+			if refused[topic] == nil {
+				refused[topic] = make(map[int32]int16)
+			}
+			refused[topic][p] = code
+		}
 		write := false
 		for topic, parts := range commits {
 			if doc.Topics[topic] == nil {
 				doc.Topics[topic] = make(map[int32]committedOffset, len(parts))
 			}
-			for p, o := range parts {
-				dropOtherIncarnations(doc.Topics[topic], o.TopicID)
-				if stored, ok := doc.Topics[topic][p]; ok && c.overtakes(stored.CommitTime, o.CommitTime) {
-					if overtaken[topic] == nil {
-						overtaken[topic] = make(map[int32]bool)
+			stored := doc.Topics[topic]
+			var topicNow *topicInfo
+			if id := commitsTopicID(parts); id != "" && hasOtherID(stored, id) {
+				info, ok := confirmed[topic]
+				if !ok {
+					var err error
+					if info, err = c.lookupTopic(ctx, topic, true); err != nil {
+						return false, err
 					}
-					overtaken[topic][p] = true
+					confirmed[topic] = info
+				}
+				topicNow = &info
+				if info.known {
+					dropOtherIncarnations(stored, info.id)
+				}
+			}
+			for p, o := range parts {
+				if topicNow != nil {
+					if !topicNow.has(p) {
+						refuse(topic, p, kerr.UnknownTopicOrPartition.Code)
+						continue
+					}
+					o.TopicID = topicNow.id
+				}
+				if prev, ok := stored[p]; ok && c.overtakes(prev.CommitTime, o.CommitTime) {
+					refuse(topic, p, kerr.RequestTimedOut.Code)
 					continue
 				}
-				doc.Topics[topic][p] = o
+				stored[p] = o
 				write = true
 			}
+			if len(stored) == 0 {
+				delete(doc.Topics, topic)
+			}
 		}
-		return write
+		return write, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return overtaken, nil
+	return refused, nil
+}
+
+// commitsTopicID is the topic id a request's commits to one topic carry
+// (the same for all of them).
+func commitsTopicID(parts map[int32]committedOffset) string {
+	for _, o := range parts {
+		return o.TopicID
+	}
+	return ""
 }
 
 // updateOffsets is the one way the offsets document changes: read it, let
@@ -103,15 +151,15 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 // first. Nothing is written once ctx is done: a request past its
 // ApplyTimeout writes nothing, even if the store answers at last, because
 // its client has moved on and may have committed later offsets since.
-func (c *Coordinator) updateOffsets(ctx context.Context, group string, change func(doc *offsetsDoc) (write bool)) error {
+func (c *Coordinator) updateOffsets(ctx context.Context, group string, change func(doc *offsetsDoc) (write bool, err error)) error {
 	key := offsetsKey(group)
 	for attempt := 1; ; attempt++ {
 		doc, etag, exists, err := c.readOffsets(ctx, group)
 		if err != nil {
 			return err
 		}
-		if !change(doc) {
-			return nil
+		if write, err := change(doc); err != nil || !write {
+			return err
 		}
 		doc.Revision++
 		data, err := json.Marshal(doc)
@@ -139,12 +187,9 @@ func (c *Coordinator) updateOffsets(ctx context.Context, group string, change fu
 }
 
 // dropOtherIncarnations removes from a topic's stored commits those made
-// to another topic of the same name (deleted since): once a commit of the
-// topic with id arrives, they can never be current again.
+// to another topic of the same name (deleted since). id must come from
+// fresh metadata: the topic as stored now.
 func dropOtherIncarnations(parts map[int32]committedOffset, id string) {
-	if id == "" {
-		return
-	}
 	for p, o := range parts {
 		if o.TopicID != "" && o.TopicID != id {
 			delete(parts, p)

@@ -30,6 +30,12 @@ type Paths struct {
 // of each per second, however many connections arrive.
 const recheckEvery = time.Second
 
+// retryFailedEvery is how often files that failed to load are tried again
+// although they look unchanged: the failure may not have been their
+// content (a key not yet readable by this user, a process out of file
+// descriptors), and each failure is logged again meanwhile.
+const retryFailedEvery = time.Minute
+
 // Server hands out the TLS configuration built from the files as they are
 // now. Its methods are safe for concurrent use.
 type Server struct {
@@ -37,11 +43,12 @@ type Server struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	mu      sync.Mutex
-	current *tls.Config
-	loaded  stamps    // the files current was built from
-	failed  stamps    // the files a reload last failed on, logged once
-	checked time.Time // when the files were last looked at
+	mu       sync.Mutex
+	current  *tls.Config
+	loaded   stamps    // the files current was built from
+	failed   stamps    // the files a reload last failed on
+	failedAt time.Time // when it failed
+	checked  time.Time // when the files were last looked at
 }
 
 // stamps tell whether the files changed: size and modification time of
@@ -108,21 +115,23 @@ func (s *Server) configNow() *tls.Config {
 	}
 	s.checked = now
 	st, err := s.stat()
+	retry := st == s.failed && now.Sub(s.failedAt) >= retryFailedEvery
 	if err != nil {
-		if st != s.failed {
-			s.failed = st
+		if st != s.failed || retry {
+			s.failed, s.failedAt = st, now
 			s.log.Warn("tls: files unreadable, serving the ones loaded before", "err", err)
 		}
 		return s.current
 	}
-	if st == s.loaded || st == s.failed {
+	if st == s.loaded || st == s.failed && !retry {
 		return s.current
 	}
 	cfg, err := s.build()
 	if err != nil {
 		// Often a renewal caught halfway (the new certificate beside the
-		// old key); the next change of either file is tried again.
-		s.failed = st
+		// old key): the next change of either file is tried at once,
+		// the same files again after retryFailedEvery.
+		s.failed, s.failedAt = st, now
 		s.log.Warn("tls: reloading failed, serving the files loaded before", "err", err)
 		return s.current
 	}

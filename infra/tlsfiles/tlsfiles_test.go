@@ -210,3 +210,43 @@ func TestReloadsChangedFiles(t *testing.T) {
 		t.Fatal("a missing key changed what is served")
 	}
 }
+
+// TestRetriesAFailedLoadOfUnchangedFiles: files that failed to load are
+// tried again after a minute even if they look the same (size and time),
+// since the failure need not have been their content; here the key is
+// first unreadable garbage and then, with the same size and time, the
+// right key.
+func TestRetriesAFailedLoadOfUnchangedFiles(t *testing.T) {
+	files := tlstest.New(t)
+	renewed := tlstest.New(t)
+	var log bytes.Buffer
+	srv, clock := load(t, Paths{Cert: files.Cert, Key: files.Key}, &log)
+	first := srv.Leaf().SerialNumber
+
+	key, err := os.ReadFile(renewed.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := bytes.Repeat([]byte{'x'}, len(key))
+	mtime := time.Now().Add(time.Minute)
+	replace(t, files.Cert, renewed.Cert, mtime)
+	if err := os.WriteFile(files.Key, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(files.Key, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(2 * time.Second)
+	if srv.configNow(); srv.Leaf().SerialNumber.Cmp(first) != 0 {
+		t.Fatal("a certificate with an unreadable key was loaded")
+	}
+	replace(t, files.Key, renewed.Key, mtime) // same size, same time
+	clock.advance(2 * time.Second)
+	if srv.configNow(); srv.Leaf().SerialNumber.Cmp(first) != 0 {
+		t.Fatal("unchanged-looking files were tried again within a minute")
+	}
+	clock.advance(time.Minute)
+	if srv.configNow(); srv.Leaf().SerialNumber.Cmp(first) == 0 {
+		t.Fatalf("the files were not tried again after a minute; log:\n%s", log.String())
+	}
+}
