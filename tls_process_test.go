@@ -77,3 +77,33 @@ func TestBinaryServesTLS(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// The certificate and key can come as PEM in the environment itself, as
+// a platform's secrets do (fly secrets set SIESTA_TLS_KEY="$(cat key.pem)").
+func TestBinaryServesTLSFromEnvironment(t *testing.T) {
+	files := tlstest.New(t)
+	read := func(path string) string {
+		t.Helper()
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	storage := brokerStorage{
+		URL: "memory://",
+		Env: []string{"SIESTA_TLS_CERT=" + read(files.Cert), "SIESTA_TLS_KEY=" + read(files.Key)},
+	}
+	b := startBrokerProcess(t, storage)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("tls-env"),
+		kgo.DialTLSConfig(files.ClientConfig(t, false)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/siestamq/siesta/broker/sasl"
+	"github.com/siestamq/siesta/infra/tlsfiles"
 )
 
 // Config is everything a siesta process is told at start. Each field is
@@ -71,7 +72,11 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	usage := func() {
 		fmt.Fprintf(out, "siesta: a Kafka-compatible broker that keeps its log in object storage.\n\nUsage: siesta [flags]\n\nEvery flag can also be set by the environment variable shown; the flag wins.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
-			fmt.Fprintf(out, "  --%s (%s, default %q)\n      %s\n", f.Name, envName(f.Name), f.DefValue, f.Usage)
+			def := fmt.Sprintf("%q", f.DefValue)
+			if tlsfiles.IsInline(f.DefValue) {
+				def = "PEM from the environment" // perhaps a private key: never printed
+			}
+			fmt.Fprintf(out, "  --%s (%s, default %s)\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
 		})
 		fmt.Fprintf(out, "  SIESTA_SASL_USERS (no flag, default none)\n      users clients must authenticate as with SASL PLAIN or SCRAM-SHA-256/512: name:password,... (none: no authentication)\n")
 	}
@@ -90,8 +95,8 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "exit 0 after this long with no client connected (0: never)")
 	fs.StringVar(&cfg.FlyAdvertise, "fly-advertise", cfg.FlyAdvertise, "on Fly.io without --advertise, the address clients are told: public (APP.fly.dev), flycast (APP.flycast) or internal (APP.internal)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "PEM certificate chain (leaf first): clients must connect with TLS (default: plaintext)")
-	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", cfg.TLSCert, "PEM file of the certificate chain (leaf first), or in the environment the PEM itself: clients must connect with TLS (default: plaintext)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", cfg.TLSKey, "PEM file of the private key of --tls-cert, or in the environment the PEM itself")
 	fs.StringVar(&cfg.TLSClientCA, "tls-client-ca", cfg.TLSClientCA, "PEM CA certificates: clients must present a certificate signed by one (default: none asked)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -112,9 +112,29 @@ func TestHelpListsEveryVariable(t *testing.T) {
 	if !errors.Is(err, ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, name := range []string{"SIESTA_LISTEN", "SIESTA_STORAGE", "SIESTA_ADVERTISE", "SIESTA_AUTO_CREATE_TOPICS", "SIESTA_DEFAULT_PARTITIONS", "SIESTA_MAX_REQUEST_BYTES", "SIESTA_LOG_FORMAT", "SIESTA_SASL_USERS"} {
+	for _, name := range []string{"SIESTA_LISTEN", "SIESTA_STORAGE", "SIESTA_ADVERTISE", "SIESTA_AUTO_CREATE_TOPICS", "SIESTA_DEFAULT_PARTITIONS", "SIESTA_MAX_REQUEST_BYTES", "SIESTA_LOG_FORMAT", "SIESTA_SASL_USERS", "SIESTA_TLS_CERT", "SIESTA_TLS_KEY", "SIESTA_TLS_CLIENT_CA"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("--help does not mention %s:\n%s", name, out.String())
+		}
+	}
+}
+
+// --help shows each flag's value from the environment as its default,
+// but never a PEM given inline (a private key).
+func TestHelpHidesInlinePEM(t *testing.T) {
+	t.Parallel()
+	const key = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
+	var out strings.Builder
+	_, err := Load([]string{"--help"}, []string{"SIESTA_TLS_CERT=/etc/siesta/cert.pem", "SIESTA_TLS_KEY=" + key}, &out)
+	if !errors.Is(err, ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	if strings.Contains(out.String(), "c2VjcmV0") {
+		t.Fatalf("--help printed the key:\n%s", out.String())
+	}
+	for _, want := range []string{`"/etc/siesta/cert.pem"`, "SIESTA_TLS_KEY, default PEM from the environment"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help does not say %s:\n%s", want, out.String())
 		}
 	}
 }

@@ -13,13 +13,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Paths names the files. Cert and Key are required; ClientCA, when set,
 // makes every client present a certificate signed by one of its CAs
-// (Kafka's ssl.client.auth=required).
+// (Kafka's ssl.client.auth=required). Each may instead hold the PEM
+// itself (a value that starts with "-----BEGIN"), as a platform's secrets
+// arrive in the environment (Fly.io); such a value never changes, and is
+// never quoted in an error or a log.
 type Paths struct {
 	Cert     string // certificate chain, leaf first (PEM)
 	Key      string // the leaf's private key (PEM: PKCS #1, PKCS #8 or EC)
@@ -147,7 +151,7 @@ func (s *Server) stat() (stamps, error) {
 	var st stamps
 	var first error
 	for i, path := range []string{s.paths.Cert, s.paths.Key, s.paths.ClientCA} {
-		if path == "" {
+		if path == "" || IsInline(path) {
 			continue
 		}
 		fi, err := os.Stat(path)
@@ -162,25 +166,55 @@ func (s *Server) stat() (stamps, error) {
 
 // build reads the files into a configuration.
 func (s *Server) build() (*tls.Config, error) {
-	pair, err := tls.LoadX509KeyPair(s.paths.Cert, s.paths.Key)
+	certPEM, err := readPEM(s.paths.Cert)
 	if err != nil {
-		return nil, fmt.Errorf("tls: certificate %s and key %s: %w", s.paths.Cert, s.paths.Key, err)
+		return nil, fmt.Errorf("tls: certificate: %w", err)
+	}
+	keyPEM, err := readPEM(s.paths.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls: key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("tls: certificate %s and key %s: %w", describe(s.paths.Cert), describe(s.paths.Key), err)
 	}
 	cfg := &tls.Config{
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{pair},
 	}
 	if s.paths.ClientCA != "" {
-		data, err := os.ReadFile(s.paths.ClientCA)
+		data, err := readPEM(s.paths.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("tls: client CA: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("tls: client CA %s: no PEM certificate in it", s.paths.ClientCA)
+			return nil, fmt.Errorf("tls: client CA %s: no PEM certificate in it", describe(s.paths.ClientCA))
 		}
 		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
+}
+
+// IsInline reports whether a Paths value is PEM itself, not a file name.
+func IsInline(v string) bool {
+	return strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN")
+}
+
+// readPEM returns a Paths value's PEM: itself, or the file's contents.
+func readPEM(v string) ([]byte, error) {
+	if IsInline(v) {
+		return []byte(v), nil
+	}
+	return os.ReadFile(v)
+}
+
+// describe names a Paths value in an error: the file, or "(inline PEM)",
+// never the PEM, which may be a private key.
+func describe(v string) string {
+	if IsInline(v) {
+		return "(inline PEM)"
+	}
+	return v
 }
