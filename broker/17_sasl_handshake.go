@@ -85,6 +85,7 @@ func (c *conn) readRawToken() ([]byte, error) {
 func (c *conn) handleRawToken(ctx context.Context, token []byte) (reply, error) {
 	answer, done, err := c.auth.exchange.Next(token)
 	if err != nil {
+		c.s.saslFailures.Add(1)
 		select {
 		case <-time.After(failedAuthenticationDelay):
 		case <-ctx.Done():

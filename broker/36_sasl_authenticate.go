@@ -39,6 +39,7 @@ func (c *conn) handleSASLAuthenticate(ctx context.Context, req *kmsg.SASLAuthent
 	answer, done, err := c.auth.exchange.Next(req.SASLAuthBytes)
 	if err != nil {
 		c.log.Info("SASL authentication failed", "err", err)
+		c.s.saslFailures.Add(1)
 		c.auth.exchange = nil
 		select {
 		case <-time.After(failedAuthenticationDelay):

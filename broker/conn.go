@@ -105,6 +105,13 @@ func (c *conn) close() {
 	c.nc.Close()
 }
 
+// closing reports whether the broker is closing the connection (a drain).
+func (c *conn) closing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeIdle
+}
+
 // begin counts a request that was read; it reports false if the
 // connection is closing and the request must not be served.
 func (c *conn) begin() bool {
@@ -135,6 +142,9 @@ func (c *conn) serve(ctx context.Context) {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(ctx, tc); err != nil {
 			c.log.Info("closing connection: TLS handshake failed", "err", err)
+			if !c.closing() {
+				c.s.tlsFailures.Add(1)
+			}
 			return
 		}
 	}

@@ -86,6 +86,9 @@ func TestSASLRefusesWrongCredentials(t *testing.T) {
 			})
 		}
 	}
+	if got := metric(t, b.srv, `siesta_failed_authentications_total{kind="sasl"}`); got < 9 {
+		t.Errorf("failed SASL exchanges counted: %d, want at least 9", got)
+	}
 }
 
 // A client that does not authenticate gets ApiVersions, and the

@@ -77,6 +77,10 @@ type Server struct {
 	inflight     atomic.Int64
 	lastActivity atomic.Int64 // unix nanos
 	requests     atomic.Int64
+	// Connections refused for their credentials: a failed SASL exchange,
+	// a TLS handshake that did not complete (no or a refused client
+	// certificate, plaintext, silence).
+	saslFailures, tlsFailures atomic.Int64
 
 	// responseBuffers recycles response encoding buffers (*[]byte)
 	// across connections, so that a stream of megabyte fetch responses
@@ -259,8 +263,10 @@ func (s *Server) WritePrometheus(w io.Writer) error {
 	conns, inflight, _ := s.Activity()
 	_, err := fmt.Fprintf(w, "# HELP siesta_connections Open client connections.\n# TYPE siesta_connections gauge\nsiesta_connections %d\n"+
 		"# HELP siesta_requests_in_flight Requests being handled.\n# TYPE siesta_requests_in_flight gauge\nsiesta_requests_in_flight %d\n"+
-		"# HELP siesta_requests_total Requests handled.\n# TYPE siesta_requests_total counter\nsiesta_requests_total %d\n",
-		conns, inflight, s.requests.Load())
+		"# HELP siesta_requests_total Requests handled.\n# TYPE siesta_requests_total counter\nsiesta_requests_total %d\n"+
+		"# HELP siesta_failed_authentications_total Connections refused: a failed SASL exchange, or a TLS handshake that did not complete.\n# TYPE siesta_failed_authentications_total counter\n"+
+		"siesta_failed_authentications_total{kind=\"sasl\"} %d\nsiesta_failed_authentications_total{kind=\"tls\"} %d\n",
+		conns, inflight, s.requests.Load(), s.saslFailures.Load(), s.tlsFailures.Load())
 	return err
 }
 

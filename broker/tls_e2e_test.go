@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -125,6 +126,17 @@ func TestTLSRefusesWhatIsNotTLS(t *testing.T) {
 			}
 		})
 	}
+	t.Run("counted", func(t *testing.T) {
+		// plaintext, silent, and the three refused clients; a client may
+		// see its refusal before the broker has counted it.
+		deadline := time.Now().Add(5 * time.Second)
+		for metric(t, b.srv, `siesta_failed_authentications_total{kind="tls"}`) < 5 {
+			if time.Now().After(deadline) {
+				t.Fatalf("failed TLS handshakes counted: %d, want at least 5", metric(t, b.srv, `siesta_failed_authentications_total{kind="tls"}`))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 	t.Run("a good client still works", func(t *testing.T) {
 		cl := b.client(t, kgo.DialTLSConfig(files.ClientConfig(t, true)))
 		if err := cl.Ping(testContext(t, 10*time.Second)); err != nil {
@@ -202,4 +214,24 @@ func TestTLSSarama(t *testing.T) {
 	if string(recs[0].Value) != "v" {
 		t.Fatalf("consumed %q", recs[0].Value)
 	}
+}
+
+// metric reads one sample of the server's Prometheus text.
+func metric(t *testing.T, srv *Server, series string) int64 {
+	t.Helper()
+	var out strings.Builder
+	if err := srv.WritePrometheus(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in:\n%s", series, out.String())
+	return 0
 }
