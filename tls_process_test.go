@@ -82,17 +82,9 @@ func TestBinaryServesTLS(t *testing.T) {
 // a platform's secrets do (fly secrets set SIESTA_TLS_KEY="$(cat key.pem)").
 func TestBinaryServesTLSFromEnvironment(t *testing.T) {
 	files := tlstest.New(t)
-	read := func(path string) string {
-		t.Helper()
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
 	storage := brokerStorage{
 		URL: "memory://",
-		Env: []string{"SIESTA_TLS_CERT=" + read(files.Cert), "SIESTA_TLS_KEY=" + read(files.Key)},
+		Env: []string{"SIESTA_TLS_CERT=" + tlstest.ReadPEM(t, files.Cert), "SIESTA_TLS_KEY=" + tlstest.ReadPEM(t, files.Key)},
 	}
 	b := startBrokerProcess(t, storage)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

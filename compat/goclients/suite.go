@@ -332,13 +332,22 @@ func authenticate(ctx context.Context, c client, addr, mechanism, topic string) 
 	if err != nil {
 		return "", err
 	}
-	bctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+	took, err := refused(ctx, bad, topic)
+	if err == nil {
+		return "", errors.New("a client with a wrong password produced")
+	}
+	return fmt.Sprintf("1 record produced and read back as %s; a wrong password refused in %.1fs: %s", saslUser, took.Seconds(), err), nil
+}
+
+// refused tries to produce a record with bad, a client that should be
+// refused, for up to refusalTimeout, and returns how long that took and
+// the error the client got (nil if it produced).
+func refused(ctx context.Context, bad client, topic string) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, refusalTimeout)
 	defer cancel()
 	start := time.Now()
-	if err := bad.produce(bctx, topic, "none", false, values("refused", 1)); err != nil {
-		return fmt.Sprintf("1 record produced and read back as %s; a wrong password refused in %.1fs: %s", saslUser, time.Since(start).Seconds(), err), nil
-	}
-	return "", errors.New("a client with a wrong password produced")
+	err := bad.produce(ctx, topic, "none", false, values("refused", 1))
+	return time.Since(start), err
 }
 
 // overTLS produces a record to topic on the TLS broker at addr and reads
@@ -362,13 +371,11 @@ func overTLS(ctx context.Context, c client, addr, dir, topic string) (string, er
 	if err != nil {
 		return "", err
 	}
-	bctx, cancel := context.WithTimeout(ctx, refusalTimeout)
-	defer cancel()
-	start := time.Now()
-	if err := bad.produce(bctx, topic, "none", false, values("refused", 1)); err != nil {
-		return fmt.Sprintf("1 record produced and read back over TLS as %s; without a client certificate refused in %.1fs: %s", saslUser, time.Since(start).Seconds(), err), nil
+	took, err := refused(ctx, bad, topic)
+	if err == nil {
+		return "", errors.New("a client without a certificate produced")
 	}
-	return "", errors.New("a client without a certificate produced")
+	return fmt.Sprintf("1 record produced and read back over TLS as %s; without a client certificate refused in %.1fs: %s", saslUser, took.Seconds(), err), nil
 }
 
 func produceAndRead(ctx context.Context, c client, topic, codec string, idempotent bool, n int) (string, error) {

@@ -256,24 +256,16 @@ func TestRetriesAFailedLoadOfUnchangedFiles(t *testing.T) {
 func TestLoadsInlinePEM(t *testing.T) {
 	files := tlstest.New(t)
 	other := tlstest.New(t)
-	read := func(path string) string {
-		t.Helper()
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(data)
-	}
 	var log bytes.Buffer
-	srv, _ := load(t, Paths{Cert: read(files.Cert), Key: read(files.Key), ClientCA: read(files.CA)}, &log)
+	srv, _ := load(t, Paths{Cert: tlstest.ReadPEM(t, files.Cert), Key: tlstest.ReadPEM(t, files.Key), ClientCA: tlstest.ReadPEM(t, files.CA)}, &log)
 	if _, err := handshake(t, srv, files.ClientConfig(t, true)); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
 	if _, err := handshake(t, srv, files.ClientConfig(t, false)); err == nil {
 		t.Fatal("the inline client CA asked for no certificate")
 	}
-	wrongKey := read(other.Key)
-	_, err := Load(Paths{Cert: read(files.Cert), Key: wrongKey}, nil)
+	wrongKey := tlstest.ReadPEM(t, other.Key)
+	_, err := Load(Paths{Cert: tlstest.ReadPEM(t, files.Cert), Key: wrongKey}, nil)
 	if err == nil || !strings.Contains(err.Error(), "(inline PEM)") || strings.Contains(err.Error(), "PRIVATE KEY") {
 		t.Fatalf("Load with a key of another certificate: %v; want an error naming no PEM", err)
 	}

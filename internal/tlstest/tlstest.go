@@ -159,3 +159,14 @@ func (f Files) ClientConfig(t testing.TB, withCert bool) *tls.Config {
 	}
 	return cfg
 }
+
+// ReadPEM returns a file's PEM as a string, as a platform hands a secret
+// over in the environment.
+func ReadPEM(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
