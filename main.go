@@ -31,8 +31,13 @@ import (
 const drainTimeout = 10 * time.Second
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "backup" {
-		os.Exit(runBackup(context.Background(), os.Args[2:], os.Stderr))
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "backup":
+			os.Exit(runBackup(context.Background(), os.Args[2:], os.Stderr))
+		case "scram-credential":
+			os.Exit(runScramCredential(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+		}
 	}
 	cfg, err := infra.Load(os.Args[1:], os.Environ(), os.Stdout)
 	if errors.Is(err, infra.ErrHelp) {

@@ -275,6 +275,35 @@ func TestSASLKcat(t *testing.T) {
 	}
 }
 
+// TestSASLKcatStoredCredentials: librdkafka's SCRAM against users given
+// stored credentials (sasl.NewCredential), one per mechanism, with a
+// non-default iteration count for one.
+func TestSASLKcatStoredCredentials(t *testing.T) {
+	kcatPath(t)
+	cred256, err := sasl.NewCredential(sasl.ScramSHA256, saslPassword, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred512, err := sasl.NewCredential(sasl.ScramSHA512, saslPassword, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := sasl.NewUsers(map[string]string{"u256": cred256, "u512": cred512})
+	b := startBroker(t, nil, func(c *Config) { c.Users = users })
+	for user, mech := range map[string]string{"u256": sasl.ScramSHA256, "u512": sasl.ScramSHA512} {
+		t.Run(mech, func(t *testing.T) {
+			topic := "kcat-stored-" + user
+			auth := []string{"-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.mechanisms=" + mech,
+				"-X", "sasl.username=" + user, "-X", "sasl.password=" + saslPassword}
+			kcat(t, b, 20*time.Second, "one\n", append(auth, "-t", topic, "-P")...)
+			got := kcatLines(kcat(t, b, 20*time.Second, "", append(auth, "-t", topic, "-C", "-o", "beginning", "-e", "-q")...))
+			if strings.Join(got, ",") != "one" {
+				t.Fatalf("consumed %q, want one", got)
+			}
+		})
+	}
+}
+
 // sarama speaks both handshakes: v1 with SaslAuthenticate, and v0 after
 // which the PLAIN token goes bare.
 func TestSASLSarama(t *testing.T) {

@@ -78,7 +78,7 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 			}
 			fmt.Fprintf(out, "  --%s (%s, default %s)\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
 		})
-		fmt.Fprintf(out, "  SIESTA_SASL_USERS (no flag, default none)\n      users clients must authenticate as with SASL PLAIN or SCRAM-SHA-256/512: name:password,... (none: no authentication)\n")
+		fmt.Fprintf(out, "  SIESTA_SASL_USERS (no flag, default none)\n      users clients must authenticate as with SASL PLAIN or SCRAM-SHA-256/512: name:password,... or name:CREDENTIAL from siesta scram-credential (none: no authentication)\n")
 	}
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to accept Kafka clients on")
 	fs.StringVar(&cfg.Storage, "storage", cfg.Storage, "storage URL: memory://")

@@ -8,6 +8,7 @@ package sasl
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,13 +44,17 @@ type Exchange interface {
 	User() string
 }
 
-// Users is the set of users that may connect, with their passwords. It is
-// safe for concurrent use.
+// Users is the set of users that may connect, each with a password or a
+// stored SCRAM credential. It is safe for concurrent use.
 type Users struct {
-	passwords map[string]string
+	passwords   map[string]string     // users given a password
+	credentials map[string]credential // users given a stored credential
 
 	// fakeSalt is the secret unknown users' salts are derived from.
 	fakeSalt []byte
+	// fakeCredential is checked against the PLAIN passwords of users
+	// without a credential, to take as long as a real one (checkPassword).
+	fakeCredential credential
 
 	mu sync.Mutex
 	// scram holds each user's SCRAM keys per mechanism, derived for all
@@ -60,11 +65,32 @@ type Users struct {
 	derived map[string]bool
 }
 
-// NewUsers returns the users of passwords (name to password).
-func NewUsers(passwords map[string]string) *Users {
+// NewUsers returns the users of secrets (name to password, or to a stored
+// SCRAM credential; see ParseUsers). A secret that begins like a
+// credential but is not one counts as a password: ParseUsers refuses it.
+func NewUsers(secrets map[string]string) *Users {
 	fakeSalt := make([]byte, 32)
 	rand.Read(fakeSalt)
-	return &Users{passwords: passwords, fakeSalt: fakeSalt, scram: make(map[scramKeyID]*scramKeys), derived: make(map[string]bool)}
+	u := &Users{
+		passwords:   make(map[string]string),
+		credentials: make(map[string]credential),
+		fakeSalt:    fakeSalt,
+		fakeCredential: credential{h: sha256Scram, keys: &scramKeys{
+			salt: fakeSalt[:16], iterations: scramIterations, storedKey: make([]byte, sha256.Size),
+		}},
+		scram:   make(map[scramKeyID]*scramKeys),
+		derived: make(map[string]bool),
+	}
+	for name, secret := range secrets {
+		c, ok, err := parseCredential(secret)
+		if !ok || err != nil {
+			u.passwords[name] = secret
+			continue
+		}
+		u.credentials[name] = c
+		u.scram[scramKeyID{name, c.h.mechanism}] = c.keys
+	}
+	return u
 }
 
 // Mechanisms lists the mechanisms Start accepts, as SaslHandshake reports
@@ -89,9 +115,12 @@ func (u *Users) Start(mechanism string) (Exchange, error) {
 
 // ParseUsers reads a user list: entries "name:password" separated by
 // commas or newlines, blanks around entries ignored. A name cannot hold
-// ':' or blanks and a password cannot hold ',' or a newline. Errors name
-// entries by their position only: a password holding a ',' splits into
-// entries, and no piece of it may end up in a log.
+// ':' or blanks and a password cannot hold ',' or a newline. In place of
+// a password an entry may hold a stored SCRAM credential,
+// "scram-sha-256:..." or "scram-sha-512:..." (see NewCredential), so a
+// password cannot begin like one. Errors name entries by their position
+// only: a password holding a ',' splits into entries, and no piece of it
+// may end up in a log.
 func ParseUsers(s string) (map[string]string, error) {
 	users := make(map[string]string)
 	position := make(map[string]int)
@@ -113,6 +142,9 @@ func ParseUsers(s string) (map[string]string, error) {
 		case strings.ContainsAny(name, " \t"):
 			return nil, fmt.Errorf("entry %d: user name has a blank", n)
 		}
+		if _, _, err := parseCredential(password); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", n, err)
+		}
 		if first, dup := position[name]; dup {
 			return nil, fmt.Errorf("entry %d: the user of entry %d again", n, first)
 		}
@@ -126,8 +158,11 @@ func ParseUsers(s string) (map[string]string, error) {
 
 // Names returns the user names, sorted.
 func (u *Users) Names() []string {
-	names := make([]string, 0, len(u.passwords))
+	names := make([]string, 0, len(u.passwords)+len(u.credentials))
 	for name := range u.passwords {
+		names = append(names, name)
+	}
+	for name := range u.credentials {
 		names = append(names, name)
 	}
 	slices.Sort(names)

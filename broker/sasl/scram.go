@@ -3,7 +3,6 @@ package sasl
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -34,9 +33,10 @@ type scramKeyID struct{ user, mechanism string }
 
 // scramKeys is what a SCRAM server keeps of a password (RFC 5802, 3).
 type scramKeys struct {
-	salt      []byte
-	storedKey []byte
-	serverKey []byte
+	salt       []byte
+	iterations int
+	storedKey  []byte
+	serverKey  []byte
 }
 
 // keys returns user's keys for h. The first exchange with h derives
@@ -74,7 +74,7 @@ func (u *Users) fakeKeys(h scramHash, user string) *scramKeys {
 	mac := hmac.New(sha256.New, u.fakeSalt)
 	mac.Write([]byte(h.mechanism + "\x00" + user))
 	size := h.new().Size()
-	return &scramKeys{salt: mac.Sum(nil)[:16], storedKey: make([]byte, size), serverKey: make([]byte, size)}
+	return &scramKeys{salt: mac.Sum(nil)[:16], iterations: scramIterations, storedKey: make([]byte, size), serverKey: make([]byte, size)}
 }
 
 // deriveScramKeys derives the keys SCRAM keeps of password, with a fresh
@@ -82,16 +82,7 @@ func (u *Users) fakeKeys(h scramHash, user string) *scramKeys {
 func deriveScramKeys(h scramHash, password string) (*scramKeys, error) {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	salted, err := pbkdf2.Key(h.new, password, salt, scramIterations, h.new().Size())
-	if err != nil {
-		return nil, fmt.Errorf("derive %s keys: %w", h.mechanism, err)
-	}
-	clientKey := hmacSum(h, salted, []byte("Client Key"))
-	return &scramKeys{
-		salt:      salt,
-		storedKey: hashSum(h, clientKey),
-		serverKey: hmacSum(h, salted, []byte("Server Key")),
-	}, nil
+	return deriveKeys(h, password, salt, scramIterations)
 }
 
 func hmacSum(h scramHash, key, msg []byte) []byte {
@@ -198,7 +189,7 @@ func (x *scramExchange) clientFirst(msg string) ([]byte, bool, error) {
 	x.gs2Header = flag + "," + authzid + ","
 	x.clientFirstBare = bare
 	x.nonce = clientNonce + base64.StdEncoding.EncodeToString(serverNonce)
-	x.serverFirst = "r=" + x.nonce + ",s=" + base64.StdEncoding.EncodeToString(keys.salt) + ",i=" + strconv.Itoa(scramIterations)
+	x.serverFirst = "r=" + x.nonce + ",s=" + base64.StdEncoding.EncodeToString(keys.salt) + ",i=" + strconv.Itoa(keys.iterations)
 	x.step = 1
 	return []byte(x.serverFirst), false, nil
 }
