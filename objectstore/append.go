@@ -113,7 +113,9 @@ func (w *PendingAppend) Wait(ctx context.Context) (AppendResult, error) {
 		w.p.maybeSweep(w.t)
 	}
 	res := w.pa.result
-	res.LogAppendTime = w.pa.logAppendTime
+	if !res.Duplicate {
+		res.LogAppendTime = w.pa.logAppendTime
+	}
 	return res, w.pa.err
 }
 
@@ -209,14 +211,14 @@ func (p *partition) flush(ctx context.Context, items []*pendingAppend) {
 		gap := false
 		for _, it := range items {
 			it.err = nil
-			dupOffset, dup, err := tentative.check(it.header)
+			stored, dup, err := tentative.duplicateOf(it.header)
 			switch {
 			case err != nil:
 				it.err = err
 				gap = gap || errors.Is(err, ErrOutOfOrderSequence)
 				continue
 			case dup:
-				it.result = AppendResult{BaseOffset: dupOffset, LogStartOffset: logStart, Duplicate: true}
+				it.result = AppendResult{BaseOffset: stored.baseOffset, LogStartOffset: logStart, Duplicate: true, LogAppendTime: stored.appendTime}
 				continue
 			}
 			batches = append(batches, it.batch)

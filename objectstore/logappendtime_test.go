@@ -82,3 +82,37 @@ func TestAppendStampsLogAppendTime(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryIsAnsweredWithTheStoredAppendTime: an idempotent producer's
+// retry of a batch already stored is answered with the time the stored
+// batch carries, as Kafka answers it, not with the retry's arrival.
+func TestRetryIsAnsweredWithTheStoredAppendTime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEngine(memory.New())
+	topic, err := e.CreateTopic(ctx, "retried", 1, map[string]string{"message.timestamp.type": "LogAppendTime"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := batchSpec{records: 2, producerID: 7, epoch: 0, sequence: 0, timestamp: 1000}
+	first, err := e.Append(ctx, topic, 0, batch.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // a retry arrives later
+	retry, err := e.Append(ctx, topic, 0, batch.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !retry.Duplicate || retry.BaseOffset != first.BaseOffset || retry.LogAppendTime != first.LogAppendTime {
+		t.Fatalf("retry answered %+v, want the first append's %+v as a duplicate", retry, first)
+	}
+	// A fresh engine rebuilds the producer state from the stored object.
+	retry, err = newEngine(e.Bucket()).Append(ctx, topic, 0, batch.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !retry.Duplicate || retry.LogAppendTime != first.LogAppendTime {
+		t.Fatalf("retry on a fresh engine answered %+v, want log append time %d", retry, first.LogAppendTime)
+	}
+}

@@ -22,6 +22,9 @@ const producerWindow = 5
 type producerBatch struct {
 	firstSeq, lastSeq int32
 	baseOffset        int64
+	// appendTime is the LogAppendTime the batch was stored with, -1 if
+	// it kept the producer's times: what a retry of it is answered.
+	appendTime int64
 }
 
 // producerState is what a partition remembers of one producer id.
@@ -39,36 +42,42 @@ type producerTable map[int64]producerState
 // check decides what to do with an idempotent batch: append it (dup false),
 // answer with the offset it already has (dup true), or reject it.
 func (t producerTable) check(h batchHeader) (dupOffset int64, dup bool, err error) {
+	b, dup, err := t.duplicateOf(h)
+	return b.baseOffset, dup, err
+}
+
+// duplicateOf is check, returning the stored batch a retry duplicates.
+func (t producerTable) duplicateOf(h batchHeader) (stored producerBatch, dup bool, err error) {
 	if !h.idempotent() {
-		return 0, false, nil
+		return producerBatch{}, false, nil
 	}
 	st, ok := t[h.ProducerID]
 	if !ok {
 		// Unknown producer: its state was never seen or has aged out of
 		// the objects we read. Accept, as Kafka does after KIP-360.
-		return 0, false, nil
+		return producerBatch{}, false, nil
 	}
 	switch {
 	case h.ProducerEpoch < st.epoch:
-		return 0, false, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, st.epoch)
+		return producerBatch{}, false, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, st.epoch)
 	case h.ProducerEpoch > st.epoch:
 		if h.BaseSequence != 0 {
-			return 0, false, fmt.Errorf("%w: producer %d new epoch %d starts at sequence %d, not 0", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+			return producerBatch{}, false, fmt.Errorf("%w: producer %d new epoch %d starts at sequence %d, not 0", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
 		}
-		return 0, false, nil
+		return producerBatch{}, false, nil
 	}
 	for _, b := range st.batches {
 		if b.firstSeq == h.BaseSequence && b.lastSeq == h.lastSequence() {
-			return b.baseOffset, true, nil
+			return b, true, nil
 		}
 	}
 	if n := len(st.batches); n > 0 {
 		want := int32((int64(st.batches[n-1].lastSeq) + 1) % (1 << 31))
 		if h.BaseSequence != want {
-			return 0, false, fmt.Errorf("%w: producer %d sent sequence %d, expected %d", ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence, want)
+			return producerBatch{}, false, fmt.Errorf("%w: producer %d sent sequence %d, expected %d", ErrOutOfOrderSequence, h.ProducerID, h.BaseSequence, want)
 		}
 	}
-	return 0, false, nil
+	return producerBatch{}, false, nil
 }
 
 // mayHaveOlder reports whether h could be the retry of a batch that the
@@ -121,7 +130,11 @@ func (t producerTable) record(h batchHeader, baseOffset int64) {
 	} else {
 		batches = append(batches, st.batches...)
 	}
-	st.batches = append(batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), baseOffset: baseOffset})
+	appendTime := int64(-1)
+	if h.Attributes&attrLogAppendTime != 0 {
+		appendTime = h.MaxTimestamp
+	}
+	st.batches = append(batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: h.lastSequence(), baseOffset: baseOffset, appendTime: appendTime})
 	st.lastSeen = time.Now()
 	t[h.ProducerID] = st
 }
