@@ -73,8 +73,9 @@ func Load(args, environ []string, out io.Writer) (Config, error) {
 		fmt.Fprintf(out, "siesta: a Kafka-compatible broker that keeps its log in object storage.\n\nUsage: siesta [flags]\n\nEvery flag can also be set by the environment variable shown; the flag wins.\n\n")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := fmt.Sprintf("%q", f.DefValue)
-			if tlsfiles.IsInline(f.DefValue) {
-				def = "PEM from the environment" // perhaps a private key: never printed
+			switch {
+			case f.Name == "tls-key" && f.DefValue != "" || tlsfiles.IsInline(f.DefValue):
+				def = "set in the environment" // perhaps a private key: never printed
 			}
 			fmt.Fprintf(out, "  --%s (%s, default %s)\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
 		})

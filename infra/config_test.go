@@ -123,7 +123,8 @@ func TestHelpListsEveryVariable(t *testing.T) {
 // but never a PEM given inline (a private key).
 func TestHelpHidesInlinePEM(t *testing.T) {
 	t.Parallel()
-	const key = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
+	// As openssl pkcs12 -nodes writes it: text before the PEM header.
+	const key = "Bag Attributes\n    localKeyID: 01\n-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
 	var out strings.Builder
 	_, err := Load([]string{"--help"}, []string{"SIESTA_TLS_CERT=/etc/siesta/cert.pem", "SIESTA_TLS_KEY=" + key}, &out)
 	if !errors.Is(err, ErrHelp) {
@@ -132,7 +133,7 @@ func TestHelpHidesInlinePEM(t *testing.T) {
 	if strings.Contains(out.String(), "c2VjcmV0") {
 		t.Fatalf("--help printed the key:\n%s", out.String())
 	}
-	for _, want := range []string{`"/etc/siesta/cert.pem"`, "SIESTA_TLS_KEY, default PEM from the environment"} {
+	for _, want := range []string{`"/etc/siesta/cert.pem"`, "SIESTA_TLS_KEY, default set in the environment"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help does not say %s:\n%s", want, out.String())
 		}

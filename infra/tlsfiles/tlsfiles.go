@@ -21,7 +21,7 @@ import (
 // Paths names the files. Cert and Key are required; ClientCA, when set,
 // makes every client present a certificate signed by one of its CAs
 // (Kafka's ssl.client.auth=required). Each may instead hold the PEM
-// itself (a value that starts with "-----BEGIN"), as a platform's secrets
+// itself (see IsInline), as a platform's secrets
 // arrive in the environment (Fly.io); such a value never changes, and is
 // never quoted in an error or a log.
 type Paths struct {
@@ -197,9 +197,12 @@ func (s *Server) build() (*tls.Config, error) {
 	return cfg, nil
 }
 
-// IsInline reports whether a Paths value is PEM itself, not a file name.
+// IsInline reports whether a Paths value is PEM itself, not a file name:
+// it holds a PEM header or a line break anywhere (tools put text before
+// the first header, such as openssl pkcs12's "Bag Attributes"), which no
+// file name does.
 func IsInline(v string) bool {
-	return strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN")
+	return strings.Contains(v, "-----BEGIN") || strings.ContainsAny(v, "\r\n")
 }
 
 // readPEM returns a Paths value's PEM: itself, or the file's contents.

@@ -257,16 +257,22 @@ func TestLoadsInlinePEM(t *testing.T) {
 	files := tlstest.New(t)
 	other := tlstest.New(t)
 	var log bytes.Buffer
-	srv, _ := load(t, Paths{Cert: tlstest.ReadPEM(t, files.Cert), Key: tlstest.ReadPEM(t, files.Key), ClientCA: tlstest.ReadPEM(t, files.CA)}, &log)
+	// The key as openssl pkcs12 -nodes writes it: text before the header.
+	key := "Bag Attributes\n    localKeyID: 01\n" + tlstest.ReadPEM(t, files.Key)
+	srv, _ := load(t, Paths{Cert: tlstest.ReadPEM(t, files.Cert), Key: key, ClientCA: tlstest.ReadPEM(t, files.CA)}, &log)
 	if _, err := handshake(t, srv, files.ClientConfig(t, true)); err != nil {
 		t.Fatalf("handshake: %v", err)
 	}
 	if _, err := handshake(t, srv, files.ClientConfig(t, false)); err == nil {
 		t.Fatal("the inline client CA asked for no certificate")
 	}
-	wrongKey := tlstest.ReadPEM(t, other.Key)
-	_, err := Load(Paths{Cert: tlstest.ReadPEM(t, files.Cert), Key: wrongKey}, nil)
-	if err == nil || !strings.Contains(err.Error(), "(inline PEM)") || strings.Contains(err.Error(), "PRIVATE KEY") {
-		t.Fatalf("Load with a key of another certificate: %v; want an error naming no PEM", err)
+	for name, badKey := range map[string]string{
+		"key of another certificate": tlstest.ReadPEM(t, other.Key),
+		"no PEM block":               "Bag Attributes\n    c2VjcmV0IGtleQ==\n",
+	} {
+		_, err := Load(Paths{Cert: tlstest.ReadPEM(t, files.Cert), Key: badKey}, nil)
+		if err == nil || !strings.Contains(err.Error(), "(inline PEM)") || strings.Contains(err.Error(), "PRIVATE KEY") || strings.Contains(err.Error(), "c2VjcmV0") {
+			t.Errorf("Load with a %s: %v; want an error naming no PEM", name, err)
+		}
 	}
 }
