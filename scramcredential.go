@@ -20,7 +20,7 @@ func runScramCredential(args []string, stdin io.Reader, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("siesta scram-credential", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	mechanism := fs.String("mechanism", sasl.ScramSHA256, "SCRAM-SHA-256 or SCRAM-SHA-512: the mechanism clients use (PLAIN works with either)")
-	iterations := fs.Int("iterations", 4096, "PBKDF2 iterations (4096, Kafka's default, keeps unknown names indistinguishable)")
+	iterations := fs.Int("iterations", 4096, "PBKDF2 iterations, 4096 to 32768; every credential of one mechanism must have the same (4096 is Kafka's default)")
 	usage := func() {
 		fmt.Fprintln(stderr, "Usage: siesta scram-credential [--mechanism SCRAM-SHA-256] NAME < password")
 		fs.SetOutput(stderr)

@@ -21,13 +21,17 @@ import (
 // StoredKey and ServerKey, section 3). `siesta scram-credential` makes one
 // (NewCredential). Such a user authenticates with that SCRAM mechanism, or
 // with PLAIN, whose password is checked against the credential; not with
-// the other SCRAM mechanism.
+// the other SCRAM mechanism. All credentials of one mechanism share one
+// iteration count, which users given a password and unknown names get
+// too, so that the count does not tell them apart. A secret beginning
+// with "scram-" (in any case) is never a password.
 
 // Iteration bounds of a stored credential: RFC 7677's minimum, and a
-// maximum that keeps a PLAIN check (one PBKDF2 per attempt) cheap.
+// maximum that keeps a PLAIN check (a PBKDF2 per attempt, per mechanism
+// that has credentials: a few milliseconds at most) affordable.
 const (
 	minCredentialIterations = scramIterations
-	maxCredentialIterations = 1 << 20
+	maxCredentialIterations = 1 << 15
 )
 
 // credential is a user's SCRAM keys for one mechanism.
@@ -44,16 +48,21 @@ func credentialPrefix(h scramHash) string { return strings.ToLower(h.mechanism) 
 // what is wrong with one that begins like a credential but is not one,
 // without quoting it.
 func parseCredential(secret string) (c credential, ok bool, err error) {
+	lower := strings.ToLower(secret)
 	var h scramHash
 	switch {
-	case strings.HasPrefix(secret, credentialPrefix(sha256Scram)):
+	case strings.HasPrefix(lower, credentialPrefix(sha256Scram)):
 		h = sha256Scram
-	case strings.HasPrefix(secret, credentialPrefix(sha512Scram)):
+	case strings.HasPrefix(lower, credentialPrefix(sha512Scram)):
 		h = sha512Scram
+	case strings.HasPrefix(lower, "scram-"):
+		// Reserved, so that a mistyped credential is refused rather
+		// than taken for a password (which would then log in).
+		return credential{}, true, errors.New("a secret beginning with scram- must be a scram-sha-256: or scram-sha-512: credential")
 	default:
 		return credential{}, false, nil
 	}
-	fields := strings.Split(strings.TrimPrefix(secret, credentialPrefix(h)), ":")
+	fields := strings.Split(secret[len(credentialPrefix(h)):], ":")
 	if len(fields) != 4 {
 		return credential{}, true, fmt.Errorf("%s credential: want %sITERATIONS:SALT:STORED-KEY:SERVER-KEY", h.mechanism, credentialPrefix(h))
 	}

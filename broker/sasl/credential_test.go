@@ -77,7 +77,10 @@ func TestParseUsersChecksCredentials(t *testing.T) {
 		{"few iterations", "app:" + strings.Replace(good, ":4096:", ":1000:", 1), "iterations must be 4096 to"},
 		{"salt not base64", "app:" + strings.Join([]string{fields[0], fields[1], "!!", fields[3], fields[4]}, ":"), "the salt is not base64"},
 		{"short key", "ops:x,app:" + strings.Join([]string{fields[0], fields[1], fields[2], "c2hvcnQ=", fields[4]}, ":"), "entry 2: SCRAM-SHA-256 credential: the stored key is 5 bytes, want 32"},
-		{"a password that merely resembles one", "app:scram-sha-1:whatever", ""},
+		{"a mechanism siesta has no credentials for", "app:scram-sha-1:whatever", "entry 1: a secret beginning with scram- must be"},
+		{"upper case", "app:" + strings.ToUpper(fields[0]) + ":" + strings.Join(fields[1:], ":"), ""},
+		{"iteration counts that differ", "app:" + good + ",ops:" + mustCredential(t, ScramSHA256, 8192) + ",x:" + mustCredential(t, ScramSHA512, 8192),
+			"entry 2: SCRAM-SHA-256 credentials must all have one iteration count; entry 1 has 4096, this one 8192"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,5 +103,64 @@ func TestParseUsersChecksCredentials(t *testing.T) {
 	}
 	if _, err := NewCredential("SCRAM-SHA-1", "pw", 4096); !errors.Is(err, ErrUnsupportedMechanism) {
 		t.Errorf("NewCredential(SCRAM-SHA-1): %v", err)
+	}
+}
+
+func mustCredential(t *testing.T, mechanism string, iterations int) string {
+	t.Helper()
+	c, err := NewCredential(mechanism, "pw", iterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// With stored credentials, a PLAIN check costs every name the same
+// derivations (one per mechanism with credentials), and every name's
+// SCRAM exchange shows the credentials' iteration count: neither time
+// nor the exchange tells which names exist or have a credential.
+func TestPlainAndScramDoNotTellCredentialUsersApart(t *testing.T) {
+	users := NewUsers(map[string]string{
+		"c256":  mustCredential(t, ScramSHA256, 8192),
+		"c512":  mustCredential(t, ScramSHA512, 8192),
+		"plain": "pw",
+	})
+	for _, name := range []string{"c256", "c512", "plain", "mallory"} {
+		for _, password := range []string{"pw", "wrong"} {
+			before := users.plain.derivations.Load()
+			run(t, users, plain.Auth{User: name, Pass: password}.AsMechanism())
+			if got := users.plain.derivations.Load() - before; got != 2 {
+				t.Errorf("PLAIN %s/%s: %d derivations, want 2 (one per mechanism with credentials)", name, password, got)
+			}
+		}
+		if first := serverFirst(t, users, name); !strings.HasSuffix(first, ",i=8192") {
+			t.Errorf("%s: server-first %q, want the credentials' 8192 iterations", name, first)
+		}
+	}
+}
+
+// PLAIN derivations are rate-limited, so wrong guesses cannot spend the
+// broker's CPU; a user whose password was accepted before reconnects
+// without one, even while the limit refuses others.
+func TestPlainDerivationsAreRateLimited(t *testing.T) {
+	users := NewUsers(map[string]string{"app": mustCredential(t, ScramSHA256, 4096)})
+	if _, serverErr, _ := run(t, users, plain.Auth{User: "app", Pass: "pw"}.AsMechanism()); serverErr != nil {
+		t.Fatal(serverErr)
+	}
+	var busy int
+	for range 2 * plainDerivationBurst {
+		_, serverErr, _ := run(t, users, plain.Auth{User: "mallory", Pass: "guess"}.AsMechanism())
+		if errors.Is(serverErr, errPlainBusy) {
+			busy++
+		}
+	}
+	if busy == 0 {
+		t.Fatal("no guess was refused as too many")
+	}
+	if users.plain.derivations.Load() > 2*plainDerivationBurst {
+		t.Fatalf("%d derivations for %d attempts past a burst of %d", users.plain.derivations.Load(), 2*plainDerivationBurst+1, plainDerivationBurst)
+	}
+	if user, serverErr, _ := run(t, users, plain.Auth{User: "app", Pass: "pw"}.AsMechanism()); serverErr != nil || user != "app" {
+		t.Fatalf("app, accepted before, while guesses are refused: %q, %v", user, serverErr)
 	}
 }

@@ -2,9 +2,13 @@ package sasl
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // plainExchange is SASL PLAIN (RFC 4616): one message,
@@ -28,7 +32,11 @@ func (x *plainExchange) Next(msg []byte) ([]byte, bool, error) {
 	if authzid != "" && authzid != name {
 		return nil, false, fmt.Errorf("%w: authorization id %q differs from the user name", ErrAuthenticationFailed, authzid)
 	}
-	if !x.users.checkPassword(name, password) {
+	ok, err := x.users.checkPassword(name, password)
+	if err != nil {
+		return nil, false, err
+	}
+	if !ok {
 		return nil, false, fmt.Errorf("%w: invalid user name or password (PLAIN)", ErrAuthenticationFailed)
 	}
 	x.user = name
@@ -37,21 +45,117 @@ func (x *plainExchange) Next(msg []byte) ([]byte, bool, error) {
 
 func (x *plainExchange) User() string { return x.user }
 
-// checkPassword reports whether password is user's. A user given a
-// password has it compared as a digest, so that neither the comparison's
-// time nor an early exit on length says anything about it; a user given
-// a credential has it derived into keys (PBKDF2), and when any user has a
-// credential every other name pays a derivation too, so that the time
-// taken does not tell which names have one, or exist.
-func (u *Users) checkPassword(user string, password []byte) bool {
-	if c, ok := u.credentials[user]; ok {
-		return c.matches(password)
+// plainChecks is what checking PLAIN passwords against stored
+// credentials needs. Such a check derives the password (PBKDF2, a
+// millisecond or more), so it is both a timing signal and a way for
+// anyone to spend the broker's CPU: every name pays the same derivations
+// (one per mechanism that has credentials: the user's own real one, fakes
+// for the rest), derivations are rate-limited, and a user's last accepted
+// password is remembered (as a digest) so that its reconnections derive
+// nothing.
+type plainChecks struct {
+	fakes       []credential // one per mechanism with credentials, its iterations
+	limiter     *rateLimiter
+	derivations atomic.Int64 // done so far, for tests
+
+	mu       sync.Mutex
+	accepted map[string][sha256.Size]byte // user: digest of the password last accepted
+}
+
+// PLAIN derivations allowed: a burst, then a steady rate per second, a
+// few percent of one core at Kafka's default iteration count.
+const (
+	plainDerivationBurst = 32
+	plainDerivationRate  = 32
+)
+
+func newPlainChecks(u *Users) *plainChecks {
+	pc := &plainChecks{limiter: newRateLimiter(plainDerivationBurst, plainDerivationRate), accepted: make(map[string][sha256.Size]byte)}
+	for _, h := range []scramHash{sha256Scram, sha512Scram} {
+		n, ok := u.credentialIterations[h.mechanism]
+		if !ok {
+			continue
+		}
+		salt := make([]byte, 16)
+		rand.Read(salt)
+		pc.fakes = append(pc.fakes, credential{h: h, keys: &scramKeys{salt: salt, iterations: n, storedKey: make([]byte, h.new().Size())}})
 	}
-	if len(u.credentials) > 0 {
-		u.fakeCredential.matches(password)
-	}
+	return pc
+}
+
+// errPlainBusy refuses a PLAIN check when derivations are rate-limited.
+var errPlainBusy = fmt.Errorf("%w: too many PLAIN attempts, try again", ErrAuthenticationFailed)
+
+// checkPassword reports whether password is user's. A password given as
+// such is compared as a digest, so that neither the comparison's time nor
+// an early exit on length says anything about it. While any user has a
+// stored credential every name also pays plainChecks' derivations.
+func (u *Users) checkPassword(user string, password []byte) (bool, error) {
+	digest := sha256.Sum256(password)
 	want, known := u.passwords[user]
-	got := sha256.Sum256(password)
 	stored := sha256.Sum256([]byte(want))
-	return subtle.ConstantTimeCompare(got[:], stored[:]) == 1 && known
+	ok := subtle.ConstantTimeCompare(digest[:], stored[:]) == 1 && known
+	pc := u.plain
+	if len(pc.fakes) == 0 {
+		return ok, nil
+	}
+	cred, hasCredential := u.credentials[user]
+	if hasCredential && pc.remembers(user, digest) {
+		return true, nil
+	}
+	if !pc.limiter.allow(time.Now()) {
+		return false, errPlainBusy
+	}
+	pc.derivations.Add(int64(len(pc.fakes)))
+	for _, fake := range pc.fakes {
+		if hasCredential && fake.h.mechanism == cred.h.mechanism {
+			ok = cred.matches(password)
+		} else {
+			fake.matches(password)
+		}
+	}
+	if ok && hasCredential {
+		pc.remember(user, digest)
+	}
+	return ok, nil
+}
+
+func (pc *plainChecks) remembers(user string, digest [sha256.Size]byte) bool {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	last, ok := pc.accepted[user]
+	return ok && subtle.ConstantTimeCompare(last[:], digest[:]) == 1
+}
+
+func (pc *plainChecks) remember(user string, digest [sha256.Size]byte) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.accepted[user] = digest
+}
+
+// rateLimiter is a token bucket: burst tokens, refilled at rate a second.
+type rateLimiter struct {
+	mu          sync.Mutex
+	tokens      float64
+	burst, rate float64
+	last        time.Time
+}
+
+func newRateLimiter(burst, rate float64) *rateLimiter {
+	return &rateLimiter{tokens: burst, burst: burst, rate: rate}
+}
+
+// allow takes a token if there is one.
+func (l *rateLimiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() {
+		l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
 }

@@ -8,7 +8,6 @@ package sasl
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,11 +49,15 @@ type Users struct {
 	passwords   map[string]string     // users given a password
 	credentials map[string]credential // users given a stored credential
 
+	// credentialIterations is the iteration count of each mechanism's
+	// stored credentials (ParseUsers makes them agree).
+	credentialIterations map[string]int
+
 	// fakeSalt is the secret unknown users' salts are derived from.
 	fakeSalt []byte
-	// fakeCredential is checked against the PLAIN passwords of users
-	// without a credential, to take as long as a real one (checkPassword).
-	fakeCredential credential
+
+	// plain is the state of PLAIN checks against stored credentials.
+	plain *plainChecks
 
 	mu sync.Mutex
 	// scram holds each user's SCRAM keys per mechanism, derived for all
@@ -72,14 +75,12 @@ func NewUsers(secrets map[string]string) *Users {
 	fakeSalt := make([]byte, 32)
 	rand.Read(fakeSalt)
 	u := &Users{
-		passwords:   make(map[string]string),
-		credentials: make(map[string]credential),
-		fakeSalt:    fakeSalt,
-		fakeCredential: credential{h: sha256Scram, keys: &scramKeys{
-			salt: fakeSalt[:16], iterations: scramIterations, storedKey: make([]byte, sha256.Size),
-		}},
-		scram:   make(map[scramKeyID]*scramKeys),
-		derived: make(map[string]bool),
+		passwords:            make(map[string]string),
+		credentials:          make(map[string]credential),
+		credentialIterations: make(map[string]int),
+		fakeSalt:             fakeSalt,
+		scram:                make(map[scramKeyID]*scramKeys),
+		derived:              make(map[string]bool),
 	}
 	for name, secret := range secrets {
 		c, ok, err := parseCredential(secret)
@@ -89,7 +90,9 @@ func NewUsers(secrets map[string]string) *Users {
 		}
 		u.credentials[name] = c
 		u.scram[scramKeyID{name, c.h.mechanism}] = c.keys
+		u.credentialIterations[c.h.mechanism] = c.keys.iterations
 	}
+	u.plain = newPlainChecks(u)
 	return u
 }
 
@@ -117,13 +120,18 @@ func (u *Users) Start(mechanism string) (Exchange, error) {
 // commas or newlines, blanks around entries ignored. A name cannot hold
 // ':' or blanks and a password cannot hold ',' or a newline. In place of
 // a password an entry may hold a stored SCRAM credential,
-// "scram-sha-256:..." or "scram-sha-512:..." (see NewCredential), so a
-// password cannot begin like one. Errors name entries by their position
+// "scram-sha-256:..." or "scram-sha-512:..." (see NewCredential), all
+// of one mechanism with one iteration count; a password cannot begin with
+// "scram-". Errors name entries by their position
 // only: a password holding a ',' splits into entries, and no piece of it
 // may end up in a log.
 func ParseUsers(s string) (map[string]string, error) {
 	users := make(map[string]string)
 	position := make(map[string]int)
+	// iterationsAt is, per mechanism, the first credential's iteration
+	// count and its entry.
+	type firstCredential struct{ iterations, entry int }
+	iterationsAt := make(map[string]firstCredential)
 	entries := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' })
 	for i, entry := range entries {
 		entry = strings.TrimSpace(entry)
@@ -142,8 +150,16 @@ func ParseUsers(s string) (map[string]string, error) {
 		case strings.ContainsAny(name, " \t"):
 			return nil, fmt.Errorf("entry %d: user name has a blank", n)
 		}
-		if _, _, err := parseCredential(password); err != nil {
+		c, isCredential, err := parseCredential(password)
+		if err != nil {
 			return nil, fmt.Errorf("entry %d: %w", n, err)
+		}
+		if isCredential {
+			if first, seen := iterationsAt[c.h.mechanism]; seen && first.iterations != c.keys.iterations {
+				return nil, fmt.Errorf("entry %d: %s credentials must all have one iteration count; entry %d has %d, this one %d", n, c.h.mechanism, first.entry, first.iterations, c.keys.iterations)
+			} else if !seen {
+				iterationsAt[c.h.mechanism] = firstCredential{c.keys.iterations, n}
+			}
 		}
 		if first, dup := position[name]; dup {
 			return nil, fmt.Errorf("entry %d: the user of entry %d again", n, first)

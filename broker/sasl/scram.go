@@ -50,7 +50,7 @@ func (u *Users) keys(h scramHash, user string) (keys *scramKeys, known bool, err
 	defer u.mu.Unlock()
 	if !u.derived[h.mechanism] {
 		for name, password := range u.passwords {
-			k, err := deriveScramKeys(h, password)
+			k, err := deriveScramKeys(h, password, u.iterations(h))
 			if err != nil {
 				return nil, false, err
 			}
@@ -74,15 +74,25 @@ func (u *Users) fakeKeys(h scramHash, user string) *scramKeys {
 	mac := hmac.New(sha256.New, u.fakeSalt)
 	mac.Write([]byte(h.mechanism + "\x00" + user))
 	size := h.new().Size()
-	return &scramKeys{salt: mac.Sum(nil)[:16], iterations: scramIterations, storedKey: make([]byte, size), serverKey: make([]byte, size)}
+	return &scramKeys{salt: mac.Sum(nil)[:16], iterations: u.iterations(h), storedKey: make([]byte, size), serverKey: make([]byte, size)}
+}
+
+// iterations is the PBKDF2 iteration count of h's keys: that of the
+// stored credentials for h, so that every name's exchange shows the same
+// count, or RFC 7677's minimum (Kafka's default) if there are none.
+func (u *Users) iterations(h scramHash) int {
+	if n, ok := u.credentialIterations[h.mechanism]; ok {
+		return n
+	}
+	return scramIterations
 }
 
 // deriveScramKeys derives the keys SCRAM keeps of password, with a fresh
 // random salt.
-func deriveScramKeys(h scramHash, password string) (*scramKeys, error) {
+func deriveScramKeys(h scramHash, password string, iterations int) (*scramKeys, error) {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	return deriveKeys(h, password, salt, scramIterations)
+	return deriveKeys(h, password, salt, iterations)
 }
 
 func hmacSum(h scramHash, key, msg []byte) []byte {
