@@ -271,3 +271,49 @@ func TestCommitThroughABrokerWithStaleMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstCommitThroughAStaleBroker: after a topic is deleted and
+// created again, the first commit to it goes through a broker still
+// caching the old topic, with nothing stored to tell it the id changed.
+// The commit is filed under the old id, but it was received after the
+// new topic was created, so it is the new topic's, as in Kafka, where
+// commits name topics.
+func TestFirstCommitThroughAStaleBroker(t *testing.T) {
+	bucket := memory.New()
+	a := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
+	b := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
+	admA, admB := a.admin(t), b.admin(t)
+	ctx := testContext(t, 20*time.Second)
+
+	createTopic(t, a, "again", 2, nil)
+	if err := commit(t, admB, "g", map[string]map[int32]int64{"again": {0: 40}}).Error(); err != nil {
+		t.Fatal(err) // B now caches the topic, and the group holds a commit of it
+	}
+	if _, err := admA.DeleteTopics(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, a, "again", 2, nil)
+	time.Sleep(2 * time.Millisecond) // receipt times in milliseconds: after the creation
+	if err := commit(t, admB, "g", map[string]map[int32]int64{"again": {1: 7}}).Error(); err != nil {
+		t.Fatalf("commit through the broker with stale metadata: %v", err)
+	}
+	check := func(want map[int32]int64) {
+		t.Helper()
+		fetched, err := admA.FetchOffsets(ctx, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			o, ok := fetched.Lookup("again", p)
+			if w, wanted := want[p]; ok != wanted || wanted && o.At != w {
+				t.Errorf("again/%d = %+v (present %v), want %v", p, o, ok, want)
+			}
+		}
+	}
+	check(map[int32]int64{1: 7}) // not the old topic's 40
+	// A commit through the fresh broker keeps it.
+	if err := commit(t, admA, "g", map[string]map[int32]int64{"again": {0: 3}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	check(map[int32]int64{0: 3, 1: 7})
+}

@@ -183,15 +183,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// topicIdentity is the topic's id and partition count, for the group
-// coordinator: cached, or fresh from the bucket.
-func (s *Server) topicIdentity(ctx context.Context, name string, fresh bool) (string, int32, error) {
+// topicIdentity is what the group coordinator needs of a topic: cached,
+// or fresh from the bucket.
+func (s *Server) topicIdentity(ctx context.Context, name string, fresh bool) (group.Topic, error) {
 	lookup := s.engine.Topic
 	if fresh {
 		lookup = s.engine.FreshTopic
 	}
 	t, err := lookup(ctx, name)
-	return t.ID, t.Partitions, err
+	return group.Topic{ID: t.ID, Partitions: t.Partitions, CreatedMs: t.CreatedMs}, err
 }
 
 // Advertised returns the host and port clients are told to use.

@@ -65,18 +65,26 @@ type Options struct {
 	// it wrote (a commit moving a partition's offset back). Default 5s.
 	ApplyTimeout time.Duration
 
-	// Topics looks up a topic's id and partition count, with an error
-	// wrapping objectstore.ErrUnknownTopic when there is no such topic;
-	// from a cache unless fresh is set, when it must read what is stored.
+	// Topics looks up a topic's id, partition count and creation time,
+	// with an error wrapping objectstore.ErrUnknownTopic when there is no
+	// such topic; from a cache unless fresh is set, when it must read
+	// what is stored.
 	// With it, commits to partitions that do not exist are refused
 	// (UNKNOWN_TOPIC_OR_PARTITION, as Kafka does), and each commit keeps
 	// its topic's id, so that a topic deleted and created again under the
 	// same name does not inherit the old topic's committed offsets (Kafka
 	// removes them with the topic). Nil skips both.
-	Topics func(ctx context.Context, topic string, fresh bool) (id string, partitions int32, err error)
+	Topics func(ctx context.Context, topic string, fresh bool) (Topic, error)
 
 	// Now returns the current time; tests may replace it. Default time.Now.
 	Now func() time.Time
+}
+
+// Topic is what Options.Topics says of a topic.
+type Topic struct {
+	ID         string
+	Partitions int32
+	CreatedMs  int64 // when it was created, Unix milliseconds
 }
 
 func (o *Options) setDefaults() {

@@ -95,19 +95,17 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 			}
 			stored := doc.Topics[topic]
 			var topicNow *topicInfo
-			if id := commitsTopicID(parts); id != "" && hasOtherID(stored, id) {
-				info, ok := confirmed[topic]
-				if !ok {
-					var err error
-					if info, err = c.lookupTopic(ctx, topic, true); err != nil {
-						return false, err
-					}
-					confirmed[topic] = info
+			info, ok := confirmed[topic]
+			if id := commitsTopicID(parts); !ok && id != "" && hasOtherID(stored, id) {
+				var err error
+				if info, err = c.lookupTopic(ctx, topic, true); err != nil {
+					return false, err
 				}
+				confirmed[topic], ok = info, true
+			}
+			if ok {
 				topicNow = &info
-				if info.known {
-					dropOtherIncarnations(stored, info.id)
-				}
+				dropOtherIncarnations(stored, info)
 			}
 			for p, o := range parts {
 				if topicNow != nil {
@@ -187,11 +185,11 @@ func (c *Coordinator) updateOffsets(ctx context.Context, group string, change fu
 }
 
 // dropOtherIncarnations removes from a topic's stored commits those made
-// to another topic of the same name (deleted since). id must come from
+// to another topic of the same name (deleted since). t must come from
 // fresh metadata: the topic as stored now.
-func dropOtherIncarnations(parts map[int32]committedOffset, id string) {
+func dropOtherIncarnations(parts map[int32]committedOffset, t topicInfo) {
 	for p, o := range parts {
-		if o.TopicID != "" && o.TopicID != id {
+		if o.TopicID != "" && !belongs(o, t) {
 			delete(parts, p)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 type topicInfo struct {
 	id         string
 	partitions int32
+	createdMs  int64
 	known      bool
 }
 
@@ -56,14 +57,14 @@ func (c *Coordinator) lookupTopics(ctx context.Context, names []string) (map[str
 // lookupTopic asks Options.Topics about one topic (which must be set); a
 // name no topic can have is unknown.
 func (c *Coordinator) lookupTopic(ctx context.Context, name string, fresh bool) (topicInfo, error) {
-	id, partitions, err := c.opts.Topics(ctx, name, fresh)
+	t, err := c.opts.Topics(ctx, name, fresh)
 	switch {
 	case errors.Is(err, objectstore.ErrUnknownTopic), errors.Is(err, objectstore.ErrInvalidTopicName):
 		return topicInfo{}, nil
 	case err != nil:
 		return topicInfo{}, err
 	}
-	return topicInfo{id: id, partitions: partitions, known: true}, nil
+	return topicInfo{id: t.ID, partitions: t.Partitions, createdMs: t.CreatedMs, known: true}, nil
 }
 
 // confirmTopics re-reads, fresh from storage, each topic of infos that has
@@ -105,6 +106,15 @@ func current(o committedOffset, infos map[string]topicInfo, topic string) bool {
 	if infos == nil || o.TopicID == "" {
 		return true
 	}
-	t := infos[topic]
-	return t.known && t.id == o.TopicID
+	return belongs(o, infos[topic])
+}
+
+// belongs reports whether a stored commit is one of topic t: made to its
+// id, or received after t was created. A broker whose cache still held
+// the topic t replaced (for up to MetadataTTL) stamps a commit with the
+// old id; made after t existed, it was made to t by name, as Kafka, which
+// knows topics in commits by name, would take it. Brokers' clocks must
+// agree, as for the receipt-time ordering of commits.
+func belongs(o committedOffset, t topicInfo) bool {
+	return t.known && (o.TopicID == t.id || o.CommitTime.UnixMilli() > t.createdMs)
 }
