@@ -92,12 +92,31 @@ func (c *conn) closeWhenIdle() {
 	}
 }
 
-// close closes the connection at once. A TLS connection's socket is
-// closed without the close_notify alert, which crypto/tls would wait up
-// to 5 s to send to a client that has stopped reading: a draining broker
-// closes many connections and must not wait on any (Kafka's brokers do
-// not send it either).
+// closeNotifyWait bounds how long a TLS connection's close waits to send
+// the close_notify alert to a client that is not reading.
+const closeNotifyWait = time.Second
+
+// close closes the connection without waiting. A TLS connection first
+// sends the close_notify alert, as Kafka's brokers do (clients on
+// OpenSSL 3 report an "unexpected eof" without it), in the background
+// and for at most closeNotifyWait: crypto/tls would wait up to 5 s for a
+// client that has stopped reading, and a draining broker closes many.
 func (c *conn) close() {
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		c.nc.Close()
+		return
+	}
+	go func() {
+		stop := time.AfterFunc(closeNotifyWait, func() { tc.NetConn().Close() })
+		tc.Close()
+		stop.Stop()
+	}()
+}
+
+// abort closes the connection's socket at once, without a TLS alert: for
+// a connection whose writes failed, and for a drain out of time.
+func (c *conn) abort() {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		tc.NetConn().Close()
 		return
@@ -141,8 +160,10 @@ func (c *conn) serve(ctx context.Context) {
 	defer cancel()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshake(ctx, tc); err != nil {
-			c.log.Info("closing connection: TLS handshake failed", "err", err)
-			if !c.closing() {
+			// A client that closes before saying anything (a port
+			// scan, a TCP health check) failed nothing.
+			if !c.closing() && !errors.Is(err, io.EOF) {
+				c.log.Info("closing connection: TLS handshake failed", "err", err)
 				c.s.tlsFailures.Add(1)
 			}
 			return
@@ -226,7 +247,7 @@ func (c *conn) writeReplies(replies <-chan reply) {
 			failed = c.bw.Flush()
 		}
 		if failed != nil {
-			c.close()
+			c.abort()
 		}
 		c.s.inflight.Add(-1)
 		c.s.touch()

@@ -239,7 +239,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.close()
+			c.abort()
 		}
 		s.mu.Unlock()
 		<-done

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,4 +236,41 @@ func metric(t *testing.T, srv *Server, series string) int64 {
 	}
 	t.Fatalf("no %s in:\n%s", series, out.String())
 	return 0
+}
+
+// TestTLSClosesWithCloseNotify: a TLS connection the broker ends (here
+// one idle past ConnectionMaxIdle) is closed with the close_notify alert,
+// which clients on OpenSSL 3 otherwise report as an unexpected EOF. Go's
+// client reads both as io.EOF, so the test counts what arrives on the
+// socket after the handshake: with TLS 1.2 and no request, that is the
+// alert and nothing else.
+func TestTLSClosesWithCloseNotify(t *testing.T) {
+	files := tlstest.New(t)
+	b := startTLSBroker(t, files, false, func(c *Config) { c.ConnectionMaxIdle = 100 * time.Millisecond })
+	raw := &countingConn{Conn: dialBroker(t, b.addr)}
+	cfg := files.ClientConfig(t, false)
+	cfg.MaxVersion = tls.VersionTLS12
+	conn := tls.Client(raw, cfg)
+	if err := conn.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	afterHandshake := raw.read.Load()
+	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read from a connection the broker closed: %v, want io.EOF", err)
+	}
+	if got := raw.read.Load() - afterHandshake; got == 0 {
+		t.Fatal("the broker closed the connection without a close_notify alert")
+	}
+}
+
+// countingConn counts the bytes read through it.
+type countingConn struct {
+	net.Conn
+	read atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
 }
