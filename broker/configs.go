@@ -53,8 +53,8 @@ var topicConfigDefs = []topicConfigDef{
 	// Accepted and stored; siesta does not compact yet, so "compact"
 	// topics keep every record until retention or DeleteRecords removes it.
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, def: "delete", allowed: []string{"delete", "compact"}},
-	// Stored only: siesta keeps batches as the producer compressed them
-	// and never recompresses.
+	// producer keeps each batch as sent; a codec makes siesta store
+	// batches in it, compressing again those sent in another.
 	{name: "compression.type", typ: kmsg.ConfigTypeString, def: "producer",
 		allowed: []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}},
 	longConfig("delete.retention.ms", 86400000, 0),

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -225,4 +227,68 @@ func oneRecordBatch(ms int64, value string) []byte {
 	raw := batch.AppendTo(nil)
 	batch.CRC = int32(crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
 	return batch.AppendTo(nil)
+}
+
+// TestTopicCompressionType: a topic whose compression.type names a codec
+// stores batches in it, whatever the producer sent, as Kafka does; both
+// franz-go and librdkafka (kcat) read them back.
+func TestTopicCompressionType(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	tests := []struct {
+		topicCodec string
+		attr       int8
+		producer   kgo.CompressionCodec
+	}{
+		{"uncompressed", 0, kgo.ZstdCompression()},
+		{"gzip", 1, kgo.SnappyCompression()},
+		{"snappy", 2, kgo.NoCompression()},
+		{"lz4", 3, kgo.GzipCompression()},
+		{"zstd", 4, kgo.Lz4Compression()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.topicCodec, func(t *testing.T) {
+			topic := "compressed-" + tt.topicCodec
+			codec := tt.topicCodec
+			createTopic(t, b, topic, 1, map[string]*string{"compression.type": &codec})
+			cl := b.client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(tt.producer))
+			ctx := testContext(t, 20*time.Second)
+			var want []string
+			for i := range 50 {
+				v := fmt.Sprintf("%s record %d %s", tt.topicCodec, i, strings.Repeat("z", i))
+				want = append(want, v)
+				cl.Produce(ctx, &kgo.Record{Value: []byte(v)}, nil)
+			}
+			if err := cl.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tp, err := b.engine.Topic(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := b.engine.Read(ctx, tp, 0, 0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var batch kmsg.RecordBatch
+			if err := batch.ReadFrom(res.Records); err != nil {
+				t.Fatal(err)
+			}
+			if got := int8(batch.Attributes & 7); got != tt.attr {
+				t.Errorf("stored batch codec %d, want %d (%s)", got, tt.attr, tt.topicCodec)
+			}
+			recs := consumeN(t, b, topic, len(want))
+			for i, r := range recs {
+				if string(r.Value) != want[i] {
+					t.Fatalf("franz-go read record %d as %q, want %q", i, r.Value, want[i])
+				}
+			}
+			if _, err := exec.LookPath("kcat"); err == nil || os.Getenv("SIESTA_REQUIRE_KCAT") != "" {
+				got := kcatLines(kcat(t, b, 20*time.Second, "", "-t", topic, "-C", "-o", "beginning", "-e", "-q"))
+				if strings.Join(got, "\n") != strings.Join(want, "\n") {
+					t.Fatalf("kcat read %d records, not the %d produced", len(got), len(want))
+				}
+			}
+		})
+	}
 }

@@ -62,7 +62,9 @@ type PendingAppend struct {
 // Enqueue validates one produced record batch and queues it on the
 // partition, behind every batch queued before it, and returns at once.
 // A batch larger than the topic's max.message.bytes is refused with
-// ErrMessageTooLarge. In a topic with message.timestamp.type LogAppendTime
+// ErrMessageTooLarge. In a topic whose compression.type names a codec, a
+// batch in another one is compressed again in it (recompress.go). In a
+// topic with message.timestamp.type LogAppendTime
 // the batch is stamped with the current time (setLogAppendTime). Batches
 // that queue while a write is in flight, or
 // within the linger window, are written together as one object. The batch
@@ -76,6 +78,11 @@ func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []
 	// and validateProducedBatch made sure batch is exactly one.
 	if limit := configInt(t.Configs, "max.message.bytes", DefaultMaxMessageBytes); int64(len(batch)) > limit {
 		return nil, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(batch), limit)
+	}
+	if codec, ok := storedCodec(t.Configs); ok && int(h.Attributes&attrCompressionMask) != codec {
+		if batch, h, err = e.recompress(batch, h, codec); err != nil {
+			return nil, err
+		}
 	}
 	p, err := e.partition(t, partition)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Options tune the engine. The zero value is usable.
@@ -124,6 +126,10 @@ type Engine struct {
 	// long-polling fetches.
 	appendedMu sync.Mutex
 	appended   chan struct{}
+
+	// zstdEncoder compresses batches of topics whose compression.type is
+	// zstd (recompress.go), made on first use.
+	zstdEncoder func() (*zstd.Encoder, error)
 }
 
 type partitionID struct {
@@ -151,6 +157,7 @@ func New(bucket Bucket, opts Options) *Engine {
 		topics:       make(map[string]*topicEntry),
 		partitions:   make(map[partitionID]*partition),
 		appended:     make(chan struct{}),
+		zstdEncoder:  sync.OnceValues(newZstdEncoder),
 	}
 }
 
