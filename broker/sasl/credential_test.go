@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	kgosasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -165,5 +166,25 @@ func TestPlainDerivationsAreRateLimited(t *testing.T) {
 	}
 	if user, serverErr, _ := run(t, users, plain.Auth{User: "app", Pass: "pw"}.AsMechanism()); serverErr != nil || user != "app" {
 		t.Fatalf("app, accepted before, while guesses are refused: %q, %v", user, serverErr)
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	l := newRateLimiter(2, 4)
+	t0 := time.Unix(1_000_000, 0)
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, true}, {0, true}, {0, false}, // the burst
+		{100 * time.Millisecond, false}, // 0.4 of a token back
+		{250 * time.Millisecond, true},  // one
+		{250 * time.Millisecond, false},
+		{10 * time.Second, true}, {10 * time.Second, true}, {10 * time.Second, false}, // refilled to the burst, no more
+	}
+	for i, s := range steps {
+		if got := l.allow(t0.Add(s.at)); got != s.want {
+			t.Fatalf("step %d at %v: allow = %v, want %v", i, s.at, got, s.want)
+		}
 	}
 }
