@@ -66,13 +66,13 @@ func (c confluentGo) conf(kv ...any) *kafka.ConfigMap {
 
 func (c confluentGo) admin() (*kafka.AdminClient, error) { return kafka.NewAdminClient(c.conf()) }
 
-func (c confluentGo) createTopic(ctx context.Context, topic string, partitions int32) error {
+func (c confluentGo) createTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error {
 	adm, err := c.admin()
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	res, err := adm.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1}})
+	res, err := adm.CreateTopics(ctx, []kafka.TopicSpecification{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1, Config: configs}})
 	if err != nil {
 		return err
 	}

@@ -76,13 +76,17 @@ func (f franz) admin(ctx context.Context) (*kadm.Client, func(), error) {
 	return kadm.NewClient(cl), cl.Close, nil
 }
 
-func (f franz) createTopic(ctx context.Context, topic string, partitions int32) error {
+func (f franz) createTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error {
 	adm, done, err := f.admin(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
+	cfg := map[string]*string{}
+	for k, v := range configs {
+		cfg[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, 1, cfg, topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -60,8 +60,12 @@ func (k kafkaGo) admin() *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(k.addr), Timeout: 10 * time.Second, Transport: k.transport()}
 }
 
-func (k kafkaGo) createTopic(ctx context.Context, topic string, partitions int32) error {
-	resp, err := k.admin().CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1}}})
+func (k kafkaGo) createTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error {
+	var entries []kafka.ConfigEntry
+	for name, value := range configs {
+		entries = append(entries, kafka.ConfigEntry{ConfigName: name, ConfigValue: value})
+	}
+	resp, err := k.admin().CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1, ConfigEntries: entries}}})
 	if err != nil {
 		return err
 	}

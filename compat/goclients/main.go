@@ -10,6 +10,11 @@
 // that and TLS, requiring client certificates (SASL_SSL), whose
 // certificates internal/tlstest wrote into -tls-dir, and turns the lines
 // into docs/compatibility.md.
+//
+// With -recompress-topics PREFIX it only creates the topics of the
+// recompress feature for a client that cannot create topics with configs
+// (kcat): PREFIX-recompress-<codec>, whose compression.type is that codec,
+// created through franz-go.
 package main
 
 import (
@@ -18,9 +23,11 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -31,9 +38,21 @@ func main() {
 	tlsAddr := flag.String("tls-broker", "", "the address of a siesta started with SIESTA_SASL_USERS=compat:compat-secret and TLS requiring client certificates, for the TLS feature")
 	tlsDir := flag.String("tls-dir", "", "the directory of that siesta's CA and a client certificate (written by internal/tlstest/gencerts)")
 	only := flag.String("clients", "", "comma-separated client names to run (default all)")
+	recompressPrefix := flag.String("recompress-topics", "", "only create the recompress feature's topics PREFIX-recompress-<codec> (compression.type=<codec>) and exit")
 	flag.Parse()
 	log.SetOutput(io.Discard) // sarama and kafka-go log through the standard logger
 	sarama.Logger = log.New(io.Discard, "", 0)
+
+	if *recompressPrefix != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := createRecompressTopics(ctx, franz{addr: *addr}, *recompressPrefix)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "goclients:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	clients := []client{
 		franz{addr: *addr},

@@ -100,13 +100,17 @@ func (s saramaClient) admin() (sarama.ClusterAdmin, error) {
 	return sarama.NewClusterAdmin([]string{s.addr}, s.config())
 }
 
-func (s saramaClient) createTopic(ctx context.Context, topic string, partitions int32) error {
+func (s saramaClient) createTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error {
 	adm, err := s.admin()
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	return adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
+	entries := map[string]*string{}
+	for k, v := range configs {
+		entries[k] = &v
+	}
+	return adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: entries}, false)
 }
 
 func (s saramaClient) deleteTopic(ctx context.Context, topic string) error {

@@ -39,7 +39,9 @@ func notInClient(format string, args ...any) error {
 type client interface {
 	// name is the matrix column, e.g. sarama-2.1.
 	name() string
-	createTopic(ctx context.Context, topic string, partitions int32) error
+	// createTopic creates topic with configs (nil: none) as its topic
+	// configs.
+	createTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error
 	deleteTopic(ctx context.Context, topic string) error
 	// partitions is the topic's partition count from Metadata; an error if
 	// the topic does not exist.
@@ -130,6 +132,29 @@ type member interface {
 
 var codecs = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
+// recompressCodecs are the compression.type values of the recompress
+// feature's topics: the broker stores records produced uncompressed to
+// such a topic in its codec, so the client reads batches the broker
+// compressed, not its own producer.
+var recompressCodecs = []string{"gzip", "snappy", "lz4", "zstd"}
+
+// recompressRecords is how many records each such topic gets.
+const recompressRecords = 5
+
+// recompressTopic is the recompress feature's topic for codec.
+func recompressTopic(prefix, codec string) string { return prefix + "-recompress-" + codec }
+
+// createRecompressTopics creates the one-partition topic of each of
+// recompressCodecs whose compression.type is that codec.
+func createRecompressTopics(ctx context.Context, c client, prefix string) error {
+	for _, codec := range recompressCodecs {
+		if err := c.createTopic(ctx, recompressTopic(prefix, codec), 1, map[string]string{"compression.type": codec}); err != nil {
+			return fmt.Errorf("create topic with compression.type=%s: %w", codec, err)
+		}
+	}
+	return nil
+}
+
 // output serializes RESULT lines from clients run concurrently.
 var output sync.Mutex
 
@@ -163,7 +188,7 @@ func runSuite(ctx context.Context, c client, saslAddr, tlsAddr, tlsDir string) {
 	}
 
 	run("create_topic", func(ctx context.Context, topic string) (string, error) {
-		if err := c.createTopic(ctx, topic, 3); err != nil {
+		if err := c.createTopic(ctx, topic, 3, nil); err != nil {
 			return "", err
 		}
 		n, err := c.partitions(ctx, topic)
@@ -177,6 +202,26 @@ func runSuite(ctx context.Context, c client, saslAddr, tlsAddr, tlsDir string) {
 			return produceAndRead(ctx, c, topic, codec, false, 20)
 		})
 	}
+	run("recompress", func(ctx context.Context, _ string) (string, error) {
+		if err := createRecompressTopics(ctx, c, prefix); err != nil {
+			return "", err
+		}
+		for _, codec := range recompressCodecs {
+			topic := recompressTopic(prefix, codec)
+			want := values(topic, recompressRecords)
+			if err := c.produce(ctx, topic, "none", false, want); err != nil {
+				return "", fmt.Errorf("%s: produce: %w", codec, err)
+			}
+			got, err := c.consume(ctx, topic, len(want))
+			if err != nil {
+				return "", fmt.Errorf("%s: consume: %w", codec, err)
+			}
+			if err := sameValues(got, want); err != nil {
+				return "", fmt.Errorf("%s: %w", codec, err)
+			}
+		}
+		return fmt.Sprintf("%d records produced uncompressed read back from each of 4 topics with compression.type gzip, snappy, lz4 and zstd", recompressRecords), nil
+	})
 	run("consume_beginning", func(ctx context.Context, topic string) (string, error) {
 		return produceAndRead(ctx, c, topic, "none", false, 50)
 	})
@@ -209,7 +254,7 @@ func runSuite(ctx context.Context, c client, saslAddr, tlsAddr, tlsDir string) {
 		return "key, 2 headers and a set timestamp read back", nil
 	})
 	run("group_rebalance", func(ctx context.Context, topic string) (string, error) {
-		if err := c.createTopic(ctx, topic, 4); err != nil {
+		if err := c.createTopic(ctx, topic, 4, nil); err != nil {
 			return "", fmt.Errorf("create topic: %w", err)
 		}
 		group := topic
@@ -463,7 +508,7 @@ func (a *assignment) get() []int32 {
 // newTopic creates a one-partition topic for a feature: franz-go, like the
 // Java client, does not ask Metadata to auto-create topics.
 func newTopic(ctx context.Context, c client, topic string) error {
-	if err := c.createTopic(ctx, topic, 1); err != nil {
+	if err := c.createTopic(ctx, topic, 1, nil); err != nil {
 		return fmt.Errorf("create topic: %w", err)
 	}
 	return nil

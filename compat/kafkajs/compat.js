@@ -38,6 +38,11 @@ const CODECS = {
   lz4: CompressionTypes.LZ4,
   zstd: CompressionTypes.ZSTD,
 }
+// The compression.type values of the recompress feature's topics: the
+// broker stores records produced uncompressed to such a topic in its codec,
+// so the client reads batches the broker compressed.
+const RECOMPRESS_CODECS = ['gzip', 'snappy', 'lz4', 'zstd']
+const RECOMPRESS_RECORDS = 5
 const BASE_TS = 1700000000000
 // The authenticating siesta's one user, and a password that is not its own.
 const SASL_USER = 'compat'
@@ -87,8 +92,11 @@ function newClient (broker, sasl, ssl) {
   }
 
   return {
-    createTopic: (topic, numPartitions) => withAdmin(async admin => {
-      if (!await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: true })) {
+    // createTopic creates topic with configs ({ name: value }) as its
+    // topic configs.
+    createTopic: (topic, numPartitions, configs = {}) => withAdmin(async admin => {
+      const configEntries = Object.entries(configs).map(([name, value]) => ({ name, value }))
+      if (!await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1, configEntries }], waitForLeaders: true })) {
         throw new Error(`create ${topic}: not created`)
       }
     }),
@@ -270,6 +278,20 @@ async function main () {
   for (const codec of Object.keys(CODECS)) {
     await run(`produce_${codec}`, topic => produceAndRead(topic, codec, false, 20))
   }
+  await run('recompress', async () => {
+    for (const codec of RECOMPRESS_CODECS) {
+      const topic = `compat-${NAME}-recompress-${codec}`
+      try {
+        await client.createTopic(topic, 1, { 'compression.type': codec })
+        const want = values(topic, RECOMPRESS_RECORDS)
+        await client.produce(topic, 'none', false, want)
+        sameValues(await client.consume(topic, want.length), want)
+      } catch (e) {
+        throw new Error(`${codec}: ${e.name}: ${e.message}`)
+      }
+    }
+    return `${RECOMPRESS_RECORDS} records produced uncompressed read back from each of 4 topics with compression.type gzip, snappy, lz4 and zstd`
+  })
   await run('consume_beginning', topic => produceAndRead(topic, 'none', false, 50))
   await run('keys_headers_timestamps', async topic => {
     const want = [0, 1, 2].map(i => ({ key: `key-${i}`, value: `value-${i}`, headers: [['h1', String(i)], ['h2', 'two']], ts: BASE_TS + i * 1000 }))

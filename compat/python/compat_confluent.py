@@ -49,11 +49,11 @@ class Confluent:
         c.update({k.replace("_", "."): v for k, v in kv.items()})
         return c
 
-    def create_topic(self, topic, partitions):
+    def create_topic(self, topic, partitions, configs=None):
         # The admin client must outlive the future: destroying it fails
         # the request.
         admin = AdminClient(self.conf())
-        admin.create_topics([NewTopic(topic, partitions, 1)], operation_timeout=10)[topic].result(10)
+        admin.create_topics([NewTopic(topic, partitions, 1, config=configs or {})], operation_timeout=10)[topic].result(10)
 
     def delete_topic(self, topic):
         admin = AdminClient(self.conf())

@@ -56,10 +56,10 @@ class KafkaPython:
     def admin(self):
         return KafkaAdminClient(**self.kw())
 
-    def create_topic(self, topic, partitions):
+    def create_topic(self, topic, partitions, configs=None):
         admin = self.admin()
         try:
-            resp = admin.create_topics([NewTopic(topic, partitions, 1)], timeout_ms=10000)
+            resp = admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})], timeout_ms=10000)
             for t, code, *_ in resp.topic_errors:
                 if code != 0:
                     raise RuntimeError(f"create {t}: error code {code}")

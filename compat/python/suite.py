@@ -30,6 +30,11 @@ class Record:
 
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+# The compression.type values of the recompress feature's topics: the
+# broker stores records produced uncompressed to such a topic in its codec,
+# so the client reads batches the broker compressed.
+RECOMPRESS_CODECS = ["gzip", "snappy", "lz4", "zstd"]
+RECOMPRESS_RECORDS = 5
 BASE_TS = 1700000000000
 # The authenticating siesta's one user, and a password that is not its own.
 SASL_USER, SASL_PASSWORD, SASL_WRONG_PASSWORD = "compat", "compat-secret", "not-the-secret"
@@ -113,6 +118,19 @@ def run_suite(c, sasl_addr=None, tls_addr=None, tls_dir=None):
         c.produce(topic, codec, idempotent, want)
         same_values(c.consume(topic, n), want)
         return f"{n} records read back in order"
+
+    def recompress(_):
+        for codec in RECOMPRESS_CODECS:
+            topic = f"{prefix}-recompress-{codec}"
+            try:
+                c.create_topic(topic, 1, {"compression.type": codec})
+                want = values(topic, RECOMPRESS_RECORDS)
+                c.produce(topic, "none", False, want)
+                same_values(c.consume(topic, len(want)), want)
+            except Exception as e:
+                raise RuntimeError(f"{codec}: {type(e).__name__}: {e}") from e
+        return (f"{RECOMPRESS_RECORDS} records produced uncompressed read back from each of 4 topics with"
+                " compression.type gzip, snappy, lz4 and zstd")
 
     def keys_headers_timestamps(topic):
         want = [Record(f"key-{i}", f"value-{i}", [("h1", str(i)), ("h2", "two")], BASE_TS + i * 1000) for i in range(3)]
@@ -226,6 +244,7 @@ def run_suite(c, sasl_addr=None, tls_addr=None, tls_dir=None):
     run("create_topic", create_topic)
     for codec in CODECS:
         run("produce_" + codec, lambda t, codec=codec: produce_and_read(t, codec, False, 20))
+    run("recompress", recompress)
     run("consume_beginning", lambda t: produce_and_read(t, "none", False, 50))
     run("keys_headers_timestamps", keys_headers_timestamps)
     run("group_rebalance", group_rebalance)
