@@ -316,4 +316,21 @@ func TestFirstCommitThroughAStaleBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(map[int32]int64{0: 3, 1: 7})
+	// ... and files it under the new id: no commit is left that looks
+	// like another topic's (each would cost a fresh read every time).
+	obj, err := bucket.Get(ctx, "groups/g/offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Topics map[string]map[string]struct {
+			TopicID string `json:"topicId"`
+		} `json:"topics"`
+	}
+	if err := json.Unmarshal(obj.Data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := doc.Topics["again"]["0"].TopicID, doc.Topics["again"]["1"].TopicID; a == "" || a != b {
+		t.Errorf("stored topic ids %q and %q, want the new topic's on both", a, b)
+	}
 }

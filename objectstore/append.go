@@ -75,12 +75,14 @@ func (e *Engine) Enqueue(ctx context.Context, t Topic, partition int32, batch []
 		return nil, err
 	}
 	// Kafka compares the whole batch, base offset and length included,
-	// and validateProducedBatch made sure batch is exactly one.
-	if limit := configInt(t.Configs, "max.message.bytes", DefaultMaxMessageBytes); int64(len(batch)) > limit {
+	// and validateProducedBatch made sure batch is exactly one; as sent,
+	// and again as stored when the broker compressed it anew.
+	limit := configInt(t.Configs, "max.message.bytes", DefaultMaxMessageBytes)
+	if int64(len(batch)) > limit {
 		return nil, fmt.Errorf("%w: batch of %d bytes, max.message.bytes is %d", ErrMessageTooLarge, len(batch), limit)
 	}
 	if codec, ok := storedCodec(t.Configs); ok && int(h.Attributes&attrCompressionMask) != codec {
-		if batch, h, err = e.recompress(batch, h, codec); err != nil {
+		if batch, h, err = e.recompress(ctx, batch, h, codec, limit); err != nil {
 			return nil, err
 		}
 	}

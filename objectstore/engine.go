@@ -128,8 +128,10 @@ type Engine struct {
 	appended   chan struct{}
 
 	// zstdEncoder compresses batches of topics whose compression.type is
-	// zstd (recompress.go), made on first use.
-	zstdEncoder func() (*zstd.Encoder, error)
+	// zstd (recompress.go), made on first use; recompressions holds a
+	// token per recompression running.
+	zstdEncoder    func() (*zstd.Encoder, error)
+	recompressions chan struct{}
 }
 
 type partitionID struct {
@@ -147,17 +149,18 @@ type topicEntry struct {
 func New(bucket Bucket, opts Options) *Engine {
 	opts.setDefaults()
 	return &Engine{
-		bucket:       bucket,
-		opts:         opts,
-		log:          opts.Logger,
-		cache:        newObjectCache(opts.CacheBytes),
-		listPage:     listPage,
-		maxIndexed:   maxIndexed,
-		searchProbes: searchProbes,
-		topics:       make(map[string]*topicEntry),
-		partitions:   make(map[partitionID]*partition),
-		appended:     make(chan struct{}),
-		zstdEncoder:  sync.OnceValues(newZstdEncoder),
+		bucket:         bucket,
+		opts:           opts,
+		log:            opts.Logger,
+		cache:          newObjectCache(opts.CacheBytes),
+		listPage:       listPage,
+		maxIndexed:     maxIndexed,
+		searchProbes:   searchProbes,
+		topics:         make(map[string]*topicEntry),
+		partitions:     make(map[partitionID]*partition),
+		appended:       make(chan struct{}),
+		zstdEncoder:    sync.OnceValues(newZstdEncoder),
+		recompressions: make(chan struct{}, parallelRecompressions),
 	}
 }
 

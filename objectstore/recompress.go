@@ -2,7 +2,9 @@ package objectstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 
@@ -34,18 +36,47 @@ func storedCodec(configs map[string]string) (int, bool) {
 	return codec, ok
 }
 
+// maxRecompressedRecords bounds a batch's records section decompressed
+// for recompression. A batch is held decompressed only while it is
+// compressed again, and recompressions run parallelRecompressions at a
+// time, so this and that bound the memory they take together.
+const (
+	maxRecompressedRecords = 16 << 20
+	parallelRecompressions = 2
+)
+
 // recompress returns batch (one validated v2 batch with header h) with
-// its records section in codec, and the new header. Decompressing is
-// bounded by maxDecompressedRecords: a batch that would inflate past it
-// is refused rather than held.
-func (e *Engine) recompress(batch []byte, h batchHeader, codec int) ([]byte, batchHeader, error) {
-	records, err := decompressRecords(int(h.Attributes&attrCompressionMask), batch[batchHeaderSize:], maxDecompressedRecords)
+// its records section in codec, and the new header. A batch that
+// decompresses past maxRecompressedRecords (or, to be stored
+// uncompressed, past limit), or is larger than limit once compressed
+// again, is ErrMessageTooLarge, as Kafka answers a batch that outgrows
+// max.message.bytes in its conversion: a producer splits it and sends it
+// again (a retriable error would have it sent as it is, for ever).
+func (e *Engine) recompress(ctx context.Context, batch []byte, h batchHeader, codec int, limit int64) ([]byte, batchHeader, error) {
+	select {
+	case e.recompressions <- struct{}{}:
+		defer func() { <-e.recompressions }()
+	case <-ctx.Done():
+		return nil, h, ctx.Err()
+	}
+	bound := maxRecompressedRecords
+	if codec == codecNone {
+		bound = int(min(int64(bound), max(0, limit-batchHeaderSize)))
+	}
+	records, err := decompressRecords(int(h.Attributes&attrCompressionMask), batch[batchHeaderSize:], bound)
+	var tooLarge errTooLarge
+	if errors.As(err, &tooLarge) {
+		return nil, h, fmt.Errorf("%w: the batch %s, too large to store in the topic's compression.type", ErrMessageTooLarge, tooLarge)
+	}
 	if err != nil {
 		return nil, h, err
 	}
 	encoded, err := e.compressRecords(codec, records)
 	if err != nil {
 		return nil, h, fmt.Errorf("compress for the topic's compression.type: %w", err)
+	}
+	if size := int64(batchHeaderSize + len(encoded)); size > limit {
+		return nil, h, fmt.Errorf("%w: batch of %d bytes in the topic's compression.type, max.message.bytes is %d", ErrMessageTooLarge, size, limit)
 	}
 	out := make([]byte, batchHeaderSize, batchHeaderSize+len(encoded))
 	copy(out, batch[:batchHeaderSize])
@@ -126,5 +157,5 @@ func xerialEncode(src []byte) []byte {
 // ask for zstd, and a broker starting, should not pay for. EncodeAll may
 // be called concurrently.
 func newZstdEncoder() (*zstd.Encoder, error) {
-	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	return zstd.NewWriter(nil, zstd.WithEncoderConcurrency(parallelRecompressions))
 }

@@ -185,11 +185,18 @@ func (c *Coordinator) updateOffsets(ctx context.Context, group string, change fu
 }
 
 // dropOtherIncarnations removes from a topic's stored commits those made
-// to another topic of the same name (deleted since). t must come from
-// fresh metadata: the topic as stored now.
+// to another topic of the same name (deleted since), and files under t's
+// id those that belong to t by time (see belongs), so that they no longer
+// look like another topic's and cost a fresh read each time. t must come
+// from fresh metadata: the topic as stored now.
 func dropOtherIncarnations(parts map[int32]committedOffset, t topicInfo) {
 	for p, o := range parts {
-		if o.TopicID != "" && !belongs(o, t) {
+		switch {
+		case o.TopicID == "" || o.TopicID == t.id:
+		case belongs(o, t):
+			o.TopicID = t.id
+			parts[p] = o
+		default:
 			delete(parts, p)
 		}
 	}
