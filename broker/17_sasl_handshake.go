@@ -62,7 +62,7 @@ func (c *conn) handleSASLHandshake(req *kmsg.SASLHandshakeRequest) kmsg.Response
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return resp
 	}
-	x, err := users.Start(req.Mechanism)
+	x, err := users.StartFor(req.Mechanism, c.remoteHost)
 	if err != nil {
 		c.log.Info("SASL handshake refused", "mechanism", req.Mechanism)
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code

@@ -140,32 +140,47 @@ func TestPlainAndScramDoNotTellCredentialUsersApart(t *testing.T) {
 	}
 }
 
-// PLAIN derivations are rate-limited, so wrong guesses cannot spend the
-// broker's CPU; a user whose password was accepted before reconnects
-// without one, even while the limit refuses others.
+// plainFrom runs one PLAIN exchange from a client address.
+func plainFrom(t *testing.T, users *Users, client, user, password string) error {
+	t.Helper()
+	x, err := users.StartFor(Plain, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = x.Next([]byte("\x00" + user + "\x00" + password))
+	return err
+}
+
+// PLAIN checks against credentials are rate-limited per client address,
+// so one client's guesses cannot spend the broker's CPU nor lock others
+// out; a user whose password was accepted before reconnects without a
+// derivation even from an address past its rate.
 func TestPlainDerivationsAreRateLimited(t *testing.T) {
 	users := NewUsers(map[string]string{"app": mustCredential(t, ScramSHA256, 4096)})
 	// No refill: how fast the attempts run (slowly, under the race
 	// detector) must not decide the test.
-	users.plain.limiter = newRateLimiter(plainDerivationBurst, 0)
-	if _, serverErr, _ := run(t, users, plain.Auth{User: "app", Pass: "pw"}.AsMechanism()); serverErr != nil {
-		t.Fatal(serverErr)
+	users.plain.perClient["guesser"] = newRateLimiter(plainClientBurst, 0)
+	if err := plainFrom(t, users, "app-host", "app", "pw"); err != nil {
+		t.Fatal(err)
 	}
 	var busy int
-	for range 2 * plainDerivationBurst {
-		_, serverErr, _ := run(t, users, plain.Auth{User: "mallory", Pass: "guess"}.AsMechanism())
-		if errors.Is(serverErr, errPlainBusy) {
+	for range 2 * plainClientBurst {
+		if err := plainFrom(t, users, "guesser", "mallory", "guess"); errors.Is(err, errPlainBusy) {
 			busy++
 		}
 	}
-	if busy == 0 {
-		t.Fatal("no guess was refused as too many")
+	if busy != plainClientBurst {
+		t.Fatalf("%d of %d guesses refused as too many, want all past the burst of %d", busy, 2*plainClientBurst, plainClientBurst)
 	}
-	if users.plain.derivations.Load() > 2*plainDerivationBurst {
-		t.Fatalf("%d derivations for %d attempts past a burst of %d", users.plain.derivations.Load(), 2*plainDerivationBurst+1, plainDerivationBurst)
+	derived := users.plain.derivations.Load()
+	if err := plainFrom(t, users, "guesser", "app", "pw"); err != nil {
+		t.Fatalf("app, accepted before, from the guesser's address: %v", err)
 	}
-	if user, serverErr, _ := run(t, users, plain.Auth{User: "app", Pass: "pw"}.AsMechanism()); serverErr != nil || user != "app" {
-		t.Fatalf("app, accepted before, while guesses are refused: %q, %v", user, serverErr)
+	if err := plainFrom(t, users, "other-host", "mallory", "guess"); errors.Is(err, errPlainBusy) || !errors.Is(err, ErrAuthenticationFailed) {
+		t.Fatalf("a guess from another address: %v, want it checked (and refused as wrong)", err)
+	}
+	if got := users.plain.derivations.Load() - derived; got != 1 {
+		t.Fatalf("%d derivations for a remembered user and one other check, want 1", got)
 	}
 }
 

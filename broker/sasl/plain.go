@@ -2,6 +2,7 @@ package sasl
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,9 +15,10 @@ import (
 // plainExchange is SASL PLAIN (RFC 4616): one message,
 // "authzid NUL authcid NUL password", answered with nothing.
 type plainExchange struct {
-	users *Users
-	user  string
-	done  bool
+	users  *Users
+	client string // the client's address, "" if unknown
+	user   string
+	done   bool
 }
 
 func (x *plainExchange) Next(msg []byte) ([]byte, bool, error) {
@@ -32,7 +34,7 @@ func (x *plainExchange) Next(msg []byte) ([]byte, bool, error) {
 	if authzid != "" && authzid != name {
 		return nil, false, fmt.Errorf("%w: authorization id %q differs from the user name", ErrAuthenticationFailed, authzid)
 	}
-	ok, err := x.users.checkPassword(name, password)
+	ok, err := x.users.checkPassword(x.client, name, password)
 	if err != nil {
 		return nil, false, err
 	}
@@ -50,27 +52,39 @@ func (x *plainExchange) User() string { return x.user }
 // millisecond or more), so it is both a timing signal and a way for
 // anyone to spend the broker's CPU: every name pays the same derivations
 // (one per mechanism that has credentials: the user's own real one, fakes
-// for the rest), derivations are rate-limited, and a user's last accepted
-// password is remembered (as a digest) so that its reconnections derive
-// nothing.
+// for the rest); checks are rate-limited per client address and in all,
+// the latter scaled to what a check costs; and a user's last accepted
+// password is remembered (as a keyed digest) so that its reconnections
+// derive nothing. A client past its rate is refused without a
+// derivation; behind a proxy that hides addresses, clients share one.
 type plainChecks struct {
 	fakes       []credential // one per mechanism with credentials, its iterations
-	limiter     *rateLimiter
+	all         *rateLimiter
+	perClient   map[string]*rateLimiter
+	digestKey   []byte       // keys the digests of accepted passwords
 	derivations atomic.Int64 // done so far, for tests
 
 	mu       sync.Mutex
 	accepted map[string][sha256.Size]byte // user: digest of the password last accepted
 }
 
-// PLAIN derivations allowed: a burst, then a steady rate per second, a
-// few percent of one core at Kafka's default iteration count.
+// PLAIN checks allowed per client address: a burst, then a rate a second.
 const (
-	plainDerivationBurst = 32
-	plainDerivationRate  = 32
+	plainClientBurst = 8
+	plainClientRate  = 4
+	// plainBudget is the derivation work allowed a second in all, in
+	// PBKDF2-SHA-256 iterations: 64 checks of one credential at Kafka's
+	// default count, some 5% of one core.
+	plainBudget = 64 * scramIterations
+	// maxPlainClients bounds the per-client limiters remembered; past it
+	// they are forgotten all at once.
+	maxPlainClients = 4096
 )
 
 func newPlainChecks(u *Users) *plainChecks {
-	pc := &plainChecks{limiter: newRateLimiter(plainDerivationBurst, plainDerivationRate), accepted: make(map[string][sha256.Size]byte)}
+	pc := &plainChecks{perClient: make(map[string]*rateLimiter), accepted: make(map[string][sha256.Size]byte), digestKey: make([]byte, 32)}
+	rand.Read(pc.digestKey)
+	cost := 0 // iterations of SHA-256 one check costs (SHA-512 counts three)
 	for _, h := range []scramHash{sha256Scram, sha512Scram} {
 		n, ok := u.credentialIterations[h.mechanism]
 		if !ok {
@@ -79,8 +93,40 @@ func newPlainChecks(u *Users) *plainChecks {
 		salt := make([]byte, 16)
 		rand.Read(salt)
 		pc.fakes = append(pc.fakes, credential{h: h, keys: &scramKeys{salt: salt, iterations: n, storedKey: make([]byte, h.new().Size())}})
+		if h.mechanism == ScramSHA512 {
+			n *= 3
+		}
+		cost += n
 	}
+	rate := float64(plainBudget) / float64(max(1, cost))
+	pc.all = newRateLimiter(max(1, rate), rate)
 	return pc
+}
+
+// allow takes a token for one check from client's limiter and the
+// overall one.
+func (pc *plainChecks) allow(client string, now time.Time) bool {
+	pc.mu.Lock()
+	l, ok := pc.perClient[client]
+	if !ok {
+		if len(pc.perClient) >= maxPlainClients {
+			clear(pc.perClient)
+		}
+		l = newRateLimiter(plainClientBurst, plainClientRate)
+		pc.perClient[client] = l
+	}
+	pc.mu.Unlock()
+	return l.allow(now) && pc.all.allow(now)
+}
+
+// digest is the keyed digest accepted passwords are remembered by: no
+// fast hash of a password sits in memory.
+func (pc *plainChecks) digest(password []byte) [sha256.Size]byte {
+	mac := hmac.New(sha256.New, pc.digestKey)
+	mac.Write(password)
+	var d [sha256.Size]byte
+	copy(d[:], mac.Sum(nil))
+	return d
 }
 
 // errPlainBusy refuses a PLAIN check when derivations are rate-limited.
@@ -90,7 +136,7 @@ var errPlainBusy = fmt.Errorf("%w: too many PLAIN attempts, try again", ErrAuthe
 // such is compared as a digest, so that neither the comparison's time nor
 // an early exit on length says anything about it. While any user has a
 // stored credential every name also pays plainChecks' derivations.
-func (u *Users) checkPassword(user string, password []byte) (bool, error) {
+func (u *Users) checkPassword(client, user string, password []byte) (bool, error) {
 	digest := sha256.Sum256(password)
 	want, known := u.passwords[user]
 	stored := sha256.Sum256([]byte(want))
@@ -100,14 +146,15 @@ func (u *Users) checkPassword(user string, password []byte) (bool, error) {
 		return ok, nil
 	}
 	cred, hasCredential := u.credentials[user]
-	if hasCredential && pc.remembers(user, digest) {
+	keyed := pc.digest(password)
+	if hasCredential && pc.remembers(user, keyed) {
 		return true, nil
 	}
-	if !pc.limiter.allow(time.Now()) {
+	if !pc.allow(client, time.Now()) {
 		return false, errPlainBusy
 	}
-	pc.derivations.Add(int64(len(pc.fakes)))
 	for _, fake := range pc.fakes {
+		pc.derivations.Add(1)
 		if hasCredential && fake.h.mechanism == cred.h.mechanism {
 			ok = cred.matches(password)
 		} else {
@@ -115,7 +162,7 @@ func (u *Users) checkPassword(user string, password []byte) (bool, error) {
 		}
 	}
 	if ok && hasCredential {
-		pc.remember(user, digest)
+		pc.remember(user, keyed)
 	}
 	return ok, nil
 }

@@ -105,9 +105,16 @@ func (u *Users) Mechanisms() []string {
 // Start begins an exchange with the mechanism a client asked for (names
 // are case-sensitive, as in Kafka).
 func (u *Users) Start(mechanism string) (Exchange, error) {
+	return u.StartFor(mechanism, "")
+}
+
+// StartFor is Start for a client at a known address (its host): PLAIN
+// checks that cost a key derivation are rate-limited per client address
+// as well as in all (see plainChecks).
+func (u *Users) StartFor(mechanism, client string) (Exchange, error) {
 	switch mechanism {
 	case Plain:
-		return &plainExchange{users: u}, nil
+		return &plainExchange{users: u, client: client}, nil
 	case ScramSHA256:
 		return newScramExchange(u, sha256Scram), nil
 	case ScramSHA512:
