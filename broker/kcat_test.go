@@ -54,6 +54,17 @@ func kcat(t *testing.T, b *testBroker, timeout time.Duration, stdin string, args
 	return stdout.String()
 }
 
+// kcatRoundTrip produces two lines to topic with kcat and reads them back
+// from the start, with args (security settings) on both.
+func kcatRoundTrip(t *testing.T, b *testBroker, topic string, args ...string) {
+	t.Helper()
+	kcat(t, b, 20*time.Second, "one\ntwo\n", append(args, "-t", topic, "-P")...)
+	got := kcatLines(kcat(t, b, 20*time.Second, "", append(args, "-t", topic, "-C", "-o", "beginning", "-e", "-q")...))
+	if strings.Join(got, ",") != "one,two" {
+		t.Fatalf("consumed %q, want one,two", got)
+	}
+}
+
 // kcatLines splits kcat output into lines.
 func kcatLines(s string) []string {
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")

@@ -193,11 +193,7 @@ func TestTLSKcat(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := startTLSBroker(t, files, tt.clientCA, func(c *Config) { c.Users = tt.users })
 			topic := "kcat-" + tt.name
-			kcat(t, b, 20*time.Second, "one\ntwo\n", append(tt.args, "-t", topic, "-P")...)
-			got := kcatLines(kcat(t, b, 20*time.Second, "", append(tt.args, "-t", topic, "-C", "-o", "beginning", "-e", "-q")...))
-			if strings.Join(got, ",") != "one,two" {
-				t.Fatalf("consumed %q, want one,two", got)
-			}
+			kcatRoundTrip(t, b, topic, tt.args...)
 		})
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"testing"
 	"time"
 
-	kgosasl "github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // A user given a stored credential instead of a password authenticates
@@ -24,11 +22,7 @@ func TestStoredCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := NewUsers(map[string]string{"alice": cred256, "bob": cred512, "carol": "plain password"})
-	clients := map[string]func(user, pass string) kgosasl.Mechanism{
-		Plain:       func(u, p string) kgosasl.Mechanism { return plain.Auth{User: u, Pass: p}.AsMechanism() },
-		ScramSHA256: func(u, p string) kgosasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha256Mechanism() },
-		ScramSHA512: func(u, p string) kgosasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha512Mechanism() },
-	}
+	clients := franzClients
 	tests := []struct {
 		mechanism, user, pass string
 		ok                    bool

@@ -48,13 +48,16 @@ func run(t *testing.T, users *Users, client kgosasl.Mechanism) (user string, ser
 	return "", nil, nil
 }
 
+// franzClients makes franz-go's client of each mechanism for a user.
+var franzClients = map[string]func(user, pass string) kgosasl.Mechanism{
+	Plain:       func(u, p string) kgosasl.Mechanism { return plain.Auth{User: u, Pass: p}.AsMechanism() },
+	ScramSHA256: func(u, p string) kgosasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha256Mechanism() },
+	ScramSHA512: func(u, p string) kgosasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha512Mechanism() },
+}
+
 func TestExchangesWithFranzGoClients(t *testing.T) {
 	users := NewUsers(map[string]string{"alice": "correct horse", "bob,=odd": "b:p=w"})
-	mechanisms := map[string]func(user, pass string) kgosasl.Mechanism{
-		Plain:       func(u, p string) kgosasl.Mechanism { return plain.Auth{User: u, Pass: p}.AsMechanism() },
-		ScramSHA256: func(u, p string) kgosasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha256Mechanism() },
-		ScramSHA512: func(u, p string) kgosasl.Mechanism { return scram.Auth{User: u, Pass: p}.AsSha512Mechanism() },
-	}
+	mechanisms := franzClients
 	tests := []struct {
 		name, user, pass string
 		ok               bool
