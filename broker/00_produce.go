@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"time"
 
@@ -14,8 +15,9 @@ import (
 // Produce (key 0), v3-11.
 //
 // Each partition's records must be one magic-2 record batch; it is checked
-// (framing, CRC, record count) and stored exactly as the producer sent it,
-// compressed or not, with only its base offset rewritten. Every partition's
+// (framing, CRC, record count) and stored as the producer sent it, with its
+// base offset rewritten and, where the topic says so, its compression
+// (compression.type) or its time (LogAppendTime). Every partition's
 // batch is queued on its partition before the connection reads its next
 // request, so the writes of one request, of a connection's pipelined
 // requests, and of concurrent connections to one partition share objects
@@ -24,8 +26,9 @@ import (
 // same, and acks=0 gets no response at all.
 //
 // v3 is the first version with magic-2 batches (older versions are refused
-// through ApiVersions). v5 adds LogStartOffset, v8 RecordErrors and
-// ErrorMessage, v9 flexible encoding.
+// through ApiVersions). v5 adds LogStartOffset, v7 zstd (a zstd batch in
+// an older version is UNSUPPORTED_COMPRESSION_TYPE, KIP-110), v8
+// RecordErrors and ErrorMessage, v9 flexible encoding.
 
 // startProduce queues every partition's batch on its partition, in
 // request order, and returns a function that waits for the writes and
@@ -61,6 +64,10 @@ func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) fun
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
 			if topicErr != nil {
 				s.setProduceError(sp, topicErr)
+				continue
+			}
+			if req.Version < 7 && hasZstd(rp.Records) {
+				sp.ErrorCode = kerr.UnsupportedCompressionType.Code
 				continue
 			}
 			pending, err := s.engine.Enqueue(ctx, t, rp.Partition, rp.Records)
@@ -118,4 +125,22 @@ func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// hasZstd reports whether any of the record batches in b is compressed
+// with zstd (codec 4 in the attributes' low bits). It reads only batch
+// headers, and stops at anything that is not a whole batch.
+func hasZstd(b []byte) bool {
+	const headerSize, attributes, codecZstd = 61, 21, 4
+	for len(b) >= headerSize {
+		if binary.BigEndian.Uint16(b[attributes:])&7 == codecZstd {
+			return true
+		}
+		size := 12 + int64(int32(binary.BigEndian.Uint32(b[8:])))
+		if size < headerSize || size > int64(len(b)) {
+			return false
+		}
+		b = b[size:]
+	}
+	return false
 }

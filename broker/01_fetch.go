@@ -24,6 +24,12 @@ import (
 // 0, which tells the client to send full fetches. There are no transactions,
 // so read_committed sees what read_uncommitted sees and the last stable
 // offset is the high watermark. v11 adds the preferred read replica (-1).
+//
+// Kafka answers a Fetch before v10 that would return a zstd batch with
+// UNSUPPORTED_COMPRESSION_TYPE (KIP-110); siesta returns the batch, as
+// clients that read zstd over older fetches rely on (kafka-python 2.0
+// fetches with v4 and decodes zstd: the compatibility matrix's zstd rows
+// fail for it under Kafka's rule).
 
 // maxFetchBytes is Kafka's default fetch.max.bytes.
 const maxFetchBytes = 55 << 20

@@ -215,6 +215,11 @@ func TestLogAppendTimeTopic(t *testing.T) {
 // oneRecordBatch is an uncompressed magic-2 batch of one record created
 // at ms, as a producer sends it.
 func oneRecordBatch(ms int64, value string) []byte {
+	return oneRecordBatchIn(nil, ms, value)
+}
+
+// oneRecordBatchIn is oneRecordBatch compressed with codec (nil: none).
+func oneRecordBatchIn(codec *kgo.CompressionCodec, ms int64, value string) []byte {
 	r := kmsg.NewRecord()
 	r.Value = []byte(value)
 	r.Length = int32(len(r.AppendTo(nil)) - 1) // the bytes after the length varint
@@ -222,6 +227,15 @@ func oneRecordBatch(ms int64, value string) []byte {
 		PartitionLeaderEpoch: -1, Magic: 2, FirstTimestamp: ms, MaxTimestamp: ms,
 		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: 1,
 		Records: r.AppendTo(nil),
+	}
+	if codec != nil {
+		comp, err := kgo.DefaultCompressor(*codec)
+		if err != nil {
+			panic(err)
+		}
+		var buf bytes.Buffer
+		records, attr := comp.Compress(&buf, batch.Records)
+		batch.Records, batch.Attributes = append([]byte(nil), records...), int16(attr)
 	}
 	batch.Length = int32(len(batch.AppendTo(nil)) - 12)
 	raw := batch.AppendTo(nil)
@@ -290,5 +304,50 @@ func TestTopicCompressionType(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestZstdNeedsItsVersions: a zstd batch is refused in Produce before v7
+// (UNSUPPORTED_COMPRESSION_TYPE), as in Kafka (KIP-110).
+func TestZstdNeedsItsVersions(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	zstd := kgo.ZstdCompression()
+	produce := func(version int16, batch []byte) int16 {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(version)
+		req.Acks, req.TimeoutMillis = -1, 5000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "zstd-versions", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		readResponse(t, b.addr, req, resp)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(6, oneRecordBatchIn(&zstd, 1000, "v6")); code != kerr.UnsupportedCompressionType.Code {
+		t.Fatalf("zstd in Produce v6: %v, want UNSUPPORTED_COMPRESSION_TYPE", kerr.ErrorForCode(code))
+	}
+	if code := produce(6, oneRecordBatch(1000, "plain v6")); code != 0 {
+		t.Fatalf("uncompressed in Produce v6: %v", kerr.ErrorForCode(code))
+	}
+	if code := produce(7, oneRecordBatchIn(&zstd, 1000, "v7")); code != 0 {
+		t.Fatalf("zstd in Produce v7: %v", kerr.ErrorForCode(code))
+	}
+	// Fetch before v10 returns zstd batches (Kafka would refuse them):
+	// kafka-python reads zstd over Fetch v4.
+}
+
+// readResponse sends req on a new connection and decodes the answer
+// into resp.
+func readResponse(t *testing.T, addr string, req kmsg.Request, resp kmsg.Response) {
+	t.Helper()
+	body, err := roundTrip(t, addr, rawRequest(req, 7))
+	if err != nil {
+		t.Fatalf("connection dropped: %v", err)
+	}
+	if resp.IsFlexible() {
+		body = body[1:] // the response header's tagged fields
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
 	}
 }
