@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/siestamq/siesta/objectstore"
 	"github.com/siestamq/siesta/objectstore/memory"
 )
 
@@ -233,26 +235,43 @@ func TestOffsetDelete(t *testing.T) {
 	})
 }
 
+// staleSetup is two brokers over one bucket, and the topic that broker
+// B still caches, as it was before broker A deleted it and created it
+// again (B keeps it for MetadataTTL).
+type staleSetup struct {
+	bucket     objectstore.Bucket
+	admA, admB *kadm.Client
+	ctx        context.Context
+}
+
+// recreateBehindAStaleBroker creates topic (two partitions) through A,
+// commits offset to its partition 0 in group "g" through B (so B caches
+// the topic), then deletes and creates the topic again through A.
+func recreateBehindAStaleBroker(t *testing.T, topic string, offset int64) staleSetup {
+	t.Helper()
+	bucket := memory.New()
+	a := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
+	b := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
+	r := staleSetup{bucket: bucket, admA: a.admin(t), admB: b.admin(t), ctx: testContext(t, 20*time.Second)}
+	createTopic(t, a, topic, 2, nil)
+	if err := commit(t, r.admB, "g", map[string]map[int32]int64{topic: {0: offset}}).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.admA.DeleteTopics(r.ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	createTopic(t, a, topic, 2, nil)
+	return r
+}
+
 // TestCommitThroughABrokerWithStaleMetadata: a topic is deleted and
 // created again through broker A while broker B still caches the old
 // topic (for MetadataTTL). A commit through B, and a fetch through B, must
 // neither lose A's commits to the new topic nor have B's commit filed
 // under the old one.
 func TestCommitThroughABrokerWithStaleMetadata(t *testing.T) {
-	bucket := memory.New()
-	a := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
-	b := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
-	admA, admB := a.admin(t), b.admin(t)
-	ctx := testContext(t, 20*time.Second)
-
-	createTopic(t, a, "moved", 2, nil)
-	if err := commit(t, admB, "g", map[string]map[int32]int64{"moved": {0: 1}}).Error(); err != nil {
-		t.Fatal(err) // B now caches the topic
-	}
-	if _, err := admA.DeleteTopics(ctx, "moved"); err != nil {
-		t.Fatal(err)
-	}
-	createTopic(t, a, "moved", 2, nil)
+	r := recreateBehindAStaleBroker(t, "moved", 1)
+	admA, admB, ctx := r.admA, r.admB, r.ctx
 	if err := commit(t, admA, "g", map[string]map[int32]int64{"moved": {0: 10, 1: 11}}).Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -279,20 +298,8 @@ func TestCommitThroughABrokerWithStaleMetadata(t *testing.T) {
 // new topic was created, so it is the new topic's, as in Kafka, where
 // commits name topics.
 func TestFirstCommitThroughAStaleBroker(t *testing.T) {
-	bucket := memory.New()
-	a := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
-	b := startBroker(t, bucket, func(c *Config) { c.AutoCreateTopics = false })
-	admA, admB := a.admin(t), b.admin(t)
-	ctx := testContext(t, 20*time.Second)
-
-	createTopic(t, a, "again", 2, nil)
-	if err := commit(t, admB, "g", map[string]map[int32]int64{"again": {0: 40}}).Error(); err != nil {
-		t.Fatal(err) // B now caches the topic, and the group holds a commit of it
-	}
-	if _, err := admA.DeleteTopics(ctx, "again"); err != nil {
-		t.Fatal(err)
-	}
-	createTopic(t, a, "again", 2, nil)
+	r := recreateBehindAStaleBroker(t, "again", 40)
+	admA, admB, ctx, bucket := r.admA, r.admB, r.ctx, r.bucket
 	time.Sleep(2 * time.Millisecond) // receipt times in milliseconds: after the creation
 	if err := commit(t, admB, "g", map[string]map[int32]int64{"again": {1: 7}}).Error(); err != nil {
 		t.Fatalf("commit through the broker with stale metadata: %v", err)
