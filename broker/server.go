@@ -183,14 +183,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 }
 
-// topicIdentity is what the group coordinator needs of a topic: cached,
-// or fresh from the bucket.
-func (s *Server) topicIdentity(ctx context.Context, name string, fresh bool) (group.Topic, error) {
-	lookup := s.engine.Topic
-	if fresh {
-		lookup = s.engine.FreshTopic
-	}
-	t, err := lookup(ctx, name)
+// topicIdentity is what the group coordinator needs of a topic.
+func (s *Server) topicIdentity(ctx context.Context, name string) (group.Topic, error) {
+	t, err := s.engine.Topic(ctx, name)
 	return group.Topic{ID: t.ID, Partitions: t.Partitions, CreatedMs: t.CreatedMs}, err
 }
 

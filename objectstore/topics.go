@@ -91,14 +91,6 @@ func (e *Engine) Topic(ctx context.Context, name string) (Topic, error) {
 	return t, err
 }
 
-// FreshTopic is Topic read from the bucket whatever is cached: for a
-// caller that must not act on metadata up to MetadataTTL old (a topic
-// deleted and created again since).
-func (e *Engine) FreshTopic(ctx context.Context, name string) (Topic, error) {
-	t, _, err := e.topic(ctx, name, true)
-	return t, err
-}
-
 func (e *Engine) topic(ctx context.Context, name string, fresh bool) (Topic, string, error) {
 	e.mu.Lock()
 	ent, ok := e.topics[name]

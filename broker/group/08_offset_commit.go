@@ -122,7 +122,7 @@ func (c *Coordinator) offsetCommit(ctx context.Context, req *kmsg.OffsetCommitRe
 	if len(commits) == 0 {
 		return nil
 	}
-	refused, err := c.commitOffsets(ctx, req.Group, commits)
+	refused, err := c.commitOffsets(ctx, req.Group, commits, topics)
 	if err != nil {
 		return err
 	}

@@ -103,11 +103,7 @@ func (c *Coordinator) fetchOffsets(ctx context.Context, group string, topics []f
 				names = append(names, topic)
 			}
 		}
-		infos, err = c.lookupTopics(ctx, names)
-		if err == nil && infos != nil {
-			err = c.confirmTopics(ctx, infos, doc)
-		}
-		if err != nil {
+		if infos, err = c.lookupTopics(ctx, names); err != nil {
 			code = c.errorCode("offset fetch", group, err)
 			doc = &offsetsDoc{}
 		}

@@ -67,14 +67,13 @@ type Options struct {
 
 	// Topics looks up a topic's id, partition count and creation time,
 	// with an error wrapping objectstore.ErrUnknownTopic when there is no
-	// such topic; from a cache unless fresh is set, when it must read
-	// what is stored.
+	// such topic. It may answer from a cache.
 	// With it, commits to partitions that do not exist are refused
 	// (UNKNOWN_TOPIC_OR_PARTITION, as Kafka does), and each commit keeps
 	// its topic's id, so that a topic deleted and created again under the
 	// same name does not inherit the old topic's committed offsets (Kafka
 	// removes them with the topic). Nil skips both.
-	Topics func(ctx context.Context, topic string, fresh bool) (Topic, error)
+	Topics func(ctx context.Context, topic string) (Topic, error)
 
 	// Now returns the current time; tests may replace it. Default time.Now.
 	Now func() time.Time

@@ -73,50 +73,27 @@ func (c *Coordinator) readOffsets(ctx context.Context, group string) (doc *offse
 // make it report a commit overtaken for that long, which the client
 // retries.
 //
-// Commits carry their topic's id from cached metadata. Where the stored
-// commits of a topic carry another id, the topic is read afresh: the
-// commits go to the topic as it is stored (UNKNOWN_TOPIC_OR_PARTITION if
-// it is gone or lacks the partition), and only then are commits of
-// another id dropped, as made to a topic since deleted.
-func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset) (refused map[string]map[int32]int16, err error) {
-	confirmed := make(map[string]topicInfo) // topics read afresh, kept across attempts
+// topics (nil without Options.Topics) says what each committed topic is
+// now; the stored commits of another topic of the same name, deleted
+// since, are dropped as these are written (dropOtherIncarnations).
+func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits map[string]map[int32]committedOffset, topics map[string]topicInfo) (refused map[string]map[int32]int16, err error) {
 	err = c.updateOffsets(ctx, group, func(doc *offsetsDoc) (bool, error) {
 		refused = make(map[string]map[int32]int16)
-		refuse := func(topic string, p int32, code int16) {
-			if refused[topic] == nil {
-				refused[topic] = make(map[int32]int16)
-			}
-			refused[topic][p] = code
-		}
 		write := false
 		for topic, parts := range commits {
 			if doc.Topics[topic] == nil {
 				doc.Topics[topic] = make(map[int32]committedOffset, len(parts))
 			}
 			stored := doc.Topics[topic]
-			var topicNow *topicInfo
-			info, ok := confirmed[topic]
-			if id := commitsTopicID(parts); !ok && id != "" && hasOtherID(stored, id) {
-				var err error
-				if info, err = c.lookupTopic(ctx, topic, true); err != nil {
-					return false, err
-				}
-				confirmed[topic], ok = info, true
-			}
-			if ok {
-				topicNow = &info
-				dropOtherIncarnations(stored, info)
+			if t := topics[topic]; t.known {
+				dropOtherIncarnations(stored, t)
 			}
 			for p, o := range parts {
-				if topicNow != nil {
-					if !topicNow.has(p) {
-						refuse(topic, p, kerr.UnknownTopicOrPartition.Code)
-						continue
-					}
-					o.TopicID = topicNow.id
-				}
 				if prev, ok := stored[p]; ok && c.overtakes(prev.CommitTime, o.CommitTime) {
-					refuse(topic, p, kerr.RequestTimedOut.Code)
+					if refused[topic] == nil {
+						refused[topic] = make(map[int32]int16)
+					}
+					refused[topic][p] = kerr.RequestTimedOut.Code
 					continue
 				}
 				stored[p] = o
@@ -132,15 +109,6 @@ func (c *Coordinator) commitOffsets(ctx context.Context, group string, commits m
 		return nil, err
 	}
 	return refused, nil
-}
-
-// commitsTopicID is the topic id a request's commits to one topic carry
-// (the same for all of them).
-func commitsTopicID(parts map[int32]committedOffset) string {
-	for _, o := range parts {
-		return o.TopicID
-	}
-	return ""
 }
 
 // updateOffsets is the one way the offsets document changes: read it, let
@@ -186,9 +154,11 @@ func (c *Coordinator) updateOffsets(ctx context.Context, group string, change fu
 
 // dropOtherIncarnations removes from a topic's stored commits those made
 // to another topic of the same name (deleted since), and files under t's
-// id those that belong to t by time (see belongs), so that they no longer
-// look like another topic's and cost a fresh read each time. t must come
-// from fresh metadata: the topic as stored now.
+// id those that belong to t by time (see belongs). t may come from a
+// broker's cache, up to MetadataTTL behind a deletion and re-creation:
+// then it is the older topic, the newer one's commits belong to it by time
+// too and are filed under its id for a while, which belongs still counts
+// as the newer topic's; nothing of the newer topic is dropped.
 func dropOtherIncarnations(parts map[int32]committedOffset, t topicInfo) {
 	for p, o := range parts {
 		switch {

@@ -23,8 +23,8 @@ func (t topicInfo) has(p int32) bool { return t.known && p >= 0 && p < t.partiti
 // once (each may be a GET).
 const parallelLookups = 16
 
-// lookupTopics asks Options.Topics about each named topic once, from its
-// cache, parallelLookups at a time. It returns nil when the Coordinator
+// lookupTopics asks Options.Topics about each named topic once,
+// parallelLookups at a time. It returns nil when the Coordinator
 // has no Options.Topics: then every partition counts as existing and
 // commits carry no topic id.
 func (c *Coordinator) lookupTopics(ctx context.Context, names []string) (map[string]topicInfo, error) {
@@ -42,7 +42,7 @@ func (c *Coordinator) lookupTopics(ctx context.Context, names []string) (map[str
 	found := make([]topicInfo, len(unique))
 	errs := make([]error, len(unique))
 	bounded.Run(len(unique), parallelLookups, func(i int) {
-		found[i], errs[i] = c.lookupTopic(ctx, unique[i], false)
+		found[i], errs[i] = c.lookupTopic(ctx, unique[i])
 	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -56,8 +56,8 @@ func (c *Coordinator) lookupTopics(ctx context.Context, names []string) (map[str
 
 // lookupTopic asks Options.Topics about one topic (which must be set); a
 // name no topic can have is unknown.
-func (c *Coordinator) lookupTopic(ctx context.Context, name string, fresh bool) (topicInfo, error) {
-	t, err := c.opts.Topics(ctx, name, fresh)
+func (c *Coordinator) lookupTopic(ctx context.Context, name string) (topicInfo, error) {
+	t, err := c.opts.Topics(ctx, name)
 	switch {
 	case errors.Is(err, objectstore.ErrUnknownTopic), errors.Is(err, objectstore.ErrInvalidTopicName):
 		return topicInfo{}, nil
@@ -65,37 +65,6 @@ func (c *Coordinator) lookupTopic(ctx context.Context, name string, fresh bool) 
 		return topicInfo{}, err
 	}
 	return topicInfo{id: t.ID, partitions: t.Partitions, createdMs: t.CreatedMs, known: true}, nil
-}
-
-// confirmTopics re-reads, fresh from storage, each topic of infos that has
-// a stored commit with another topic id than the one infos has: one of the
-// two ids comes from metadata cached before the topic was deleted and
-// created again (on this broker or another), and only the stored topic
-// says which. Commits are judged to belong to another topic only on fresh
-// metadata, never on a cache that may be behind.
-func (c *Coordinator) confirmTopics(ctx context.Context, infos map[string]topicInfo, doc *offsetsDoc) error {
-	for topic, info := range infos {
-		if !info.known || !hasOtherID(doc.Topics[topic], info.id) {
-			continue
-		}
-		fresh, err := c.lookupTopic(ctx, topic, true)
-		if err != nil {
-			return err
-		}
-		infos[topic] = fresh
-	}
-	return nil
-}
-
-// hasOtherID reports whether any of a topic's stored commits was made to
-// a topic with another id than id.
-func hasOtherID(parts map[int32]committedOffset, id string) bool {
-	for _, o := range parts {
-		if o.TopicID != "" && o.TopicID != id {
-			return true
-		}
-	}
-	return false
 }
 
 // current reports whether a stored commit belongs to the topic as it is
