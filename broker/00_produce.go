@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"time"
 
@@ -66,7 +65,7 @@ func (s *Server) startProduce(ctx context.Context, req *kmsg.ProduceRequest) fun
 				s.setProduceError(sp, topicErr)
 				continue
 			}
-			if req.Version < 7 && hasZstd(rp.Records) {
+			if req.Version < 7 && objectstore.HasZstd(rp.Records) {
 				sp.ErrorCode = kerr.UnsupportedCompressionType.Code
 				continue
 			}
@@ -125,22 +124,4 @@ func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
-}
-
-// hasZstd reports whether any of the record batches in b is compressed
-// with zstd (codec 4 in the attributes' low bits). It reads only batch
-// headers, and stops at anything that is not a whole batch.
-func hasZstd(b []byte) bool {
-	const headerSize, attributes, codecZstd = 61, 21, 4
-	for len(b) >= headerSize {
-		if binary.BigEndian.Uint16(b[attributes:])&7 == codecZstd {
-			return true
-		}
-		size := 12 + int64(int32(binary.BigEndian.Uint32(b[8:])))
-		if size < headerSize || size > int64(len(b)) {
-			return false
-		}
-		b = b[size:]
-	}
-	return false
 }

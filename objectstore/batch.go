@@ -153,3 +153,15 @@ func setLogAppendTime(b []byte, h *batchHeader, ms int64) {
 func setBaseOffset(b []byte, offset int64) {
 	binary.BigEndian.PutUint64(b[0:], uint64(offset))
 }
+
+// HasZstd reports whether any of the record batches in b is compressed
+// with zstd, which Kafka's protocol allows only from Produce v7 (KIP-110).
+// It reads batch headers only, and stops at anything that is not one.
+func HasZstd(b []byte) bool {
+	found := false
+	_ = eachBatch(b, func(h batchHeader, _ []byte) bool {
+		found = h.Attributes&attrCompressionMask == codecZstd
+		return !found
+	})
+	return found
+}
